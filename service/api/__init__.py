@@ -1,0 +1,1 @@
+"""The HTTP API: a Litestar app with one controller module per resource."""

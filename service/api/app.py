@@ -1,0 +1,41 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components
+
+from service import __version__
+from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
+from service.api.context import AppContext
+from service.api.errors import EXCEPTION_HANDLERS
+from service.api.health import health, ready
+
+
+def create_app(context: AppContext) -> Litestar:
+    """Build the app around an open pool; the caller owns the pool's lifetime."""
+    return Litestar(
+        route_handlers=[health, ready],
+        state=State({"context": context}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=context.settings.max_request_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ses-sender",
+            version=__version__,
+            description="Email delivery on Amazon SES: submission, statistics, SES feedback.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
+        ),
+        on_app_init=[_no_debug],
+    )
+
+
+def _no_debug(config: AppConfig) -> AppConfig:
+    # Debug mode would put tracebacks into responses.
+    config.debug = False
+    return config

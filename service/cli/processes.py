@@ -1,0 +1,91 @@
+"""Long-running commands: `serve` and `run`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import click
+
+from service.api.context import AppContext
+from service.cli.bootstrap import Bootstrap, database, fail, settings_or_exit
+from service.db.migrate import migrate as apply_migrations
+from service.db.pool import open_pool
+from service.errors import ServiceError
+from service.logging import get_logger
+from service.runtime import Component, run_components
+from service.server import serve_api
+
+log = get_logger(__name__)
+
+_BIND = click.option(
+    "--bind",
+    default=None,
+    help="Address to listen on. Default: 0.0.0.0, or 127.0.0.1 with --local.",
+)
+
+
+@click.command()
+@_BIND
+def serve(bind: str | None) -> None:
+    """Serve the HTTP API on SERVER_PORT."""
+    settings = settings_or_exit()
+    with database(settings, "api") as boot:
+        _run(boot, bind or "0.0.0.0", api=True)  # noqa: S104 - a service listens on all interfaces
+
+
+@click.command()
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Use the embedded database under DATA_DIR and a generated API key kept there.",
+)
+@_BIND
+def run(local: bool, bind: str | None) -> None:
+    """Apply migrations, then run every component in this one process."""
+    settings = settings_or_exit(local=local)
+    with database(settings, "all") as boot:
+        try:
+            apply_migrations(boot.url)
+        except ServiceError as error:
+            fail(str(error), code=1)
+        if local:
+            _announce_local(boot)
+        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
+
+
+def _announce_local(boot: Bootstrap) -> None:
+    settings = boot.settings
+    assert settings.api_key is not None
+    click.echo(
+        "\n".join(
+            [
+                "ses-sender is running in local mode.",
+                f"  API:      {settings.server_host}  (OpenAPI: {settings.server_host}/schema)",
+                f"  API key:  {settings.api_key.reveal()}  (kept in {settings.data_dir}/api-key)",
+                f"  Database: {boot.url}",
+            ]
+        ),
+        err=True,
+    )
+
+
+def _run(boot: Bootstrap, host: str, *, api: bool) -> None:
+    try:
+        asyncio.run(_main(boot, host, api=api))
+    except (ServiceError, OSError) as error:
+        fail(str(error), code=1)
+
+
+async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
+    pool = await open_pool(boot.url, name="api", max_size=20)
+    try:
+        context = AppContext(boot.settings, pool)
+        components: dict[str, Component] = {}
+        if api:
+            components["api"] = functools.partial(serve_api, context, host)
+        log.info("service_starting", components=list(components), port=boot.settings.server_port)
+        await run_components(components)
+    finally:
+        await pool.close()
+    log.info("service_stopped")
