@@ -84,6 +84,7 @@ async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
         components: dict[str, Component] = {}
         if api:
             components["api"] = functools.partial(serve_api, context, host)
+        # Later components (dispatcher, projector) are added here, one line each.
         log.info("service_starting", components=list(components), port=boot.settings.server_port)
         await run_components(components)
     finally:
