@@ -184,6 +184,8 @@ class EmailOpened(Event, frozen=True, kw_only=True):
     proxy: str | None = None
     """Which proxy or prefetcher fetched it, when known (for example 'gmail', 'apple_mpp')."""
     source: EngagementSource = "pixel"
+    duplicate: bool = False
+    """True when another source already reported this same open (SES and the pixel both)."""
 
 
 class EmailClicked(Event, frozen=True, kw_only=True):
@@ -195,6 +197,8 @@ class EmailClicked(Event, frozen=True, kw_only=True):
     user_agent: str | None = None
     machine: bool = False
     source: EngagementSource = "link"
+    duplicate: bool = False
+    """True when another source already reported this same click."""
 
 
 class EmailUnsubscribed(Event, frozen=True, kw_only=True):
