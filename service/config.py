@@ -125,7 +125,9 @@ def _secret(value: str) -> Secret:
 
 def _secret_min_16(value: str) -> Secret:
     if len(value.strip()) < 16:
-        raise ValueError("expected at least 16 characters; generate one with `openssl rand -hex 32`")
+        raise ValueError(
+            "expected at least 16 characters; generate one with `openssl rand -hex 32`"
+        )
     return Secret(value.strip())
 
 
@@ -142,7 +144,7 @@ def _topic_arns(value: str) -> tuple[str, ...]:
         parts = arn.split(":")
         if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns":
             raise ValueError(
-                f"expected comma-separated SNS topic ARNs such as "
+                "expected comma-separated SNS topic ARNs such as "
                 f"arn:aws:sns:us-east-1:123456789012:ses-feedback, and {arn!r} is not one"
             )
     return arns

@@ -273,6 +273,7 @@ def decode(type_name: str, data: bytes | str) -> Event | UnknownEvent:
     """Rebuild an event from its stored type name and JSON; unknown types come back raw."""
     decoder = _decoders.get(type_name)
     if decoder is None:
-        return UnknownEvent(type_name, msgspec.Raw(data.encode() if isinstance(data, str) else data))
+        raw = data.encode() if isinstance(data, str) else data
+        return UnknownEvent(type_name, msgspec.Raw(raw))
     event: Event = decoder.decode(data)
     return event
