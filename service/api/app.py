@@ -14,12 +14,13 @@ from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
+from service.api.metrics import count_request, metrics
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=[health, ready, metrics],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
@@ -31,6 +32,10 @@ def create_app(context: AppContext) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
+        before_send=[count_request],
+        # Logging is configured once per process by service.logging; Litestar's default
+        # configuration would replace it with its own format when the app starts.
+        logging_config=None,
         on_app_init=[_no_debug],
     )
 
