@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from service.aws import require_sending_settings
 from service.config import Settings, load_settings
 from service.db.embedded import EmbeddedPostgres
 from service.db.pool import database_url, embedded_server
@@ -46,6 +47,14 @@ def settings_or_exit(*, local: bool = False) -> Settings:
     if local:
         settings = _local_settings(settings)
     return settings
+
+
+def require_sending_or_exit(settings: Settings) -> None:
+    """Stop with one line naming the missing setting unless this process can call SES."""
+    try:
+        require_sending_settings(settings)
+    except ServiceError as error:
+        fail(str(error))
 
 
 def _local_settings(settings: Settings) -> Settings:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from contextlib import ExitStack
 
 import click
 
 from service.api.context import AppContext
-from service.cli.bootstrap import Bootstrap, database, fail, settings_or_exit
+from service.cli.bootstrap import (
+    Bootstrap,
+    database,
+    fail,
+    require_sending_or_exit,
+    settings_or_exit,
+)
+from service.config import Settings
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
 from service.errors import ServiceError
+from service.local.mode import local_mode
 from service.logging import get_logger
 from service.runtime import Component, run_components
 from service.server import serve_api
@@ -38,13 +47,19 @@ def serve(bind: str | None) -> None:
 @click.option(
     "--local",
     is_flag=True,
-    help="Use the embedded database under DATA_DIR and a generated API key kept there.",
+    help="Run on this machine alone: the embedded database under DATA_DIR, a generated API key "
+    "kept there, and an SES emulator on 127.0.0.1 (no email leaves the machine).",
 )
 @_BIND
 def run(local: bool, bind: str | None) -> None:
     """Apply migrations, then run every component in this one process."""
     settings = settings_or_exit(local=local)
-    with database(settings, "all") as boot:
+    if not local:
+        require_sending_or_exit(settings)
+    with ExitStack() as stack:
+        if local:
+            settings = _enter_local_mode(stack, settings)
+        boot = stack.enter_context(database(settings, "all"))
         try:
             apply_migrations(boot.url)
         except ServiceError as error:
@@ -54,16 +69,35 @@ def run(local: bool, bind: str | None) -> None:
         _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
 
 
+def _enter_local_mode(stack: ExitStack, settings: Settings) -> Settings:
+    try:
+        local_settings: Settings = stack.enter_context(local_mode(settings))
+    except ServiceError as error:
+        fail(str(error))
+        raise AssertionError("unreachable") from None
+    return local_settings
+
+
 def _announce_local(boot: Bootstrap) -> None:
     settings = boot.settings
     assert settings.api_key is not None
+    log.info(
+        "local_mode_started",
+        note="no email leaves this machine: SES is an emulator on 127.0.0.1",
+        ses_endpoint=settings.ses_endpoint_url,
+        sender=settings.email_sender,
+        base_url=settings.server_host,
+    )
     click.echo(
         "\n".join(
             [
-                "ses-sender is running in local mode.",
+                "ses-sender is running in local mode: no email leaves this machine.",
                 f"  API:      {settings.server_host}  (OpenAPI: {settings.server_host}/schema)",
                 f"  API key:  {settings.api_key.reveal()}  (kept in {settings.data_dir}/api-key)",
                 f"  Database: {boot.url}",
+                f"  SES:      emulator at {settings.ses_endpoint_url}, keeping every email "
+                f"in memory",
+                f"  Sender:   {settings.email_sender}",
             ]
         ),
         err=True,

@@ -1,0 +1,1 @@
+"""Local mode: the stand-ins for AWS that let `ses-sender run --local` work on one machine."""
