@@ -32,8 +32,9 @@ def local_mode(settings: Settings) -> Iterator[Settings]:
             hint="--local always sends to its own SES emulator on 127.0.0.1",
         )
     sender = settings.email_sender or DEFAULT_SENDER
+    # Before the first boto3 client: an AWS_PROFILE naming a missing profile would fail it.
+    use_emulator_credentials(os.environ)
     with ses_emulator(settings.aws_region, sender) as endpoint:
-        use_emulator_credentials(os.environ)
         yield dataclasses.replace(settings, ses_endpoint_url=endpoint, email_sender=sender)
 
 

@@ -1,0 +1,99 @@
+"""The SES emulator of local mode: moto's server on 127.0.0.1 with the sender verified."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from service.config import Settings
+from service.errors import ConfigError
+from service.local.mode import DEFAULT_SENDER, local_mode
+from service.local.ses import EMULATOR_CREDENTIALS, ses_emulator
+from service.secret import Secret
+
+SENDER = "news@example.com"
+
+
+def sesv2(endpoint: str) -> object:
+    return boto3.client(
+        "sesv2", region_name="eu-west-1", endpoint_url=endpoint, **EMULATOR_CREDENTIALS
+    )
+
+
+def send_one(client: object, sender: str) -> str:
+    response = client.send_email(  # type: ignore[attr-defined]
+        FromEmailAddress=sender,
+        Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+        Content={"Simple": {"Subject": {"Data": "Hello"}, "Body": {"Text": {"Data": "Hi"}}}},
+    )
+    message_id: str = response["MessageId"]
+    return message_id
+
+
+def test_emulator_listens_on_loopback() -> None:
+    """The endpoint is on 127.0.0.1 and stops answering when the block ends."""
+    with ses_emulator("eu-west-1", SENDER) as endpoint:
+        assert urlsplit(endpoint).hostname == "127.0.0.1"
+        identities = sesv2(endpoint).list_email_identities()["EmailIdentities"]  # type: ignore[attr-defined]
+    names = {identity["IdentityName"]: identity for identity in identities}
+    assert names[SENDER]["VerificationStatus"] == "SUCCESS"
+    with pytest.raises(EndpointConnectionError):
+        sesv2(endpoint).list_email_identities()  # type: ignore[attr-defined]
+
+
+def test_emulator_accepts_verified_sender() -> None:
+    """SendEmail from the verified sender returns a message id."""
+    with ses_emulator("eu-west-1", SENDER) as endpoint:
+        assert send_one(sesv2(endpoint), SENDER)
+
+
+def test_emulator_rejects_other_sender() -> None:
+    """A sender that was not verified is rejected, as SES in the sandbox does."""
+    with ses_emulator("eu-west-1", SENDER) as endpoint:
+        client = sesv2(endpoint)
+        with pytest.raises(client.exceptions.MessageRejected):  # type: ignore[attr-defined]
+            send_one(client, "other@example.com")
+
+
+def test_missing_moto_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without moto the error says which extra to install."""
+    monkeypatch.setitem(sys.modules, "moto.server", None)
+    with pytest.raises(ConfigError) as raised, ses_emulator("eu-west-1", SENDER):
+        pass
+    assert "pip install 'ses-sender[local]'" in str(raised.value)
+
+
+def test_local_mode_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode points SES at the emulator, with the default sender and fake credentials."""
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDREAL")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    settings = Settings(database_url=None, data_dir=tmp_path, api_key=Secret("k" * 20))
+    with local_mode(settings) as local:
+        assert local.email_sender == DEFAULT_SENDER
+        assert local.ses_endpoint_url is not None
+        assert urlsplit(local.ses_endpoint_url).hostname == "127.0.0.1"
+        assert "AWS_PROFILE" not in os.environ
+        assert os.environ["AWS_ACCESS_KEY_ID"] == EMULATOR_CREDENTIALS["aws_access_key_id"]
+        # A client built from the environment alone, as a component would build it, can send.
+        client = boto3.client(
+            "sesv2", region_name=local.aws_region, endpoint_url=local.ses_endpoint_url
+        )
+        assert send_one(client, DEFAULT_SENDER)
+
+
+def test_local_mode_keeps_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configured EMAIL_SENDER is kept and verified in the emulator."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
+    settings = Settings(database_url=None, data_dir=tmp_path, email_sender=SENDER)
+    with local_mode(settings) as local:
+        assert local.email_sender == SENDER
+        assert local.ses_endpoint_url is not None
+        assert send_one(sesv2(local.ses_endpoint_url), SENDER)
