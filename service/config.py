@@ -51,6 +51,8 @@ class Settings:
     log_format: LogFormat | None = None
     """None picks console on a terminal and JSON elsewhere."""
     log_level: str = "info"
+    metrics_port: int | None = None
+    """Port of a separate /metrics listener for processes without the API (dispatch, project)."""
     max_recipients_per_request: int = 10_000
     max_content_bytes: int = 1_000_000
     max_subject_length: int = 998
@@ -209,6 +211,7 @@ _SPECS = (
     _Spec("SENTRY_DSN", "sentry_dsn", _secret),
     _Spec("LOG_FORMAT", "log_format", _log_format),
     _Spec("LOG_LEVEL", "log_level", _log_level),
+    _Spec("METRICS_PORT", "metrics_port", _port),
     _Spec("MAX_RECIPIENTS_PER_REQUEST", "max_recipients_per_request", _positive_integer),
     _Spec("MAX_CONTENT_BYTES", "max_content_bytes", _positive_integer),
     _Spec("MAX_SUBJECT_LENGTH", "max_subject_length", _positive_integer),
