@@ -1,4 +1,4 @@
-"""What a process that calls SES needs before it starts: an AWS identity and a sender address."""
+"""The startup check of processes that call SES: an AWS identity and a sender address."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from service.errors import ConfigError
 def require_sending_settings(settings: Settings) -> None:
     """Raise ConfigError naming the missing setting and its fix unless SES can be called.
 
-    Local mode is never chosen on the caller's behalf: the message tells the operator to set
+    Local mode is never chosen on the caller's behalf: the message asks the operator to set
     the value, or to start with `--local` on purpose.
     """
     if settings.email_sender is None:

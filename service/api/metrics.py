@@ -21,7 +21,7 @@ UNMATCHED_ROUTE = "unmatched"
     sync_to_thread=False,
 )
 def metrics(request: Request[object, object, State]) -> Response[bytes]:
-    # The text format by default, OpenMetrics when the scraper's Accept header asks for it.
+    # The text format by default, OpenMetrics when the scraper's Accept header requests it.
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     # Set as a header so that Litestar does not append a second charset to it.
     return Response(encode(REGISTRY), headers={"content-type": content_type})
@@ -30,7 +30,7 @@ def metrics(request: Request[object, object, State]) -> Response[bytes]:
 async def count_request(message: Message, scope: Scope) -> None:
     """Count one HTTP response by its route template and status class, such as 2xx.
 
-    Runs as a `before_send` hook, which sees every response, including 404s for paths that
+    Runs as a `before_send` hook, which receives every response, including 404s for paths that
     matched no route and errors turned into responses by the exception handlers.
     """
     if message["type"] != "http.response.start":

@@ -51,9 +51,9 @@ _CLEARED_VARIABLES = (
 def service_root() -> Iterator[Path]:
     """A new folder for one service, removed afterwards.
 
-    It is made outside pytest's temporary folders on purpose: each pytest session that starts
-    on the machine removes the group and other permissions from those, and the embedded
-    PostgreSQL, which runs as its own system user when the tests run as root, would lose
+    It is made outside pytest's temporary folders on purpose. Each pytest session that starts
+    on the machine removes the group and other permissions from those folders. The embedded
+    PostgreSQL runs as its own system user when the tests run as root, so it would lose
     access to its data directory.
     """
     with tempfile.TemporaryDirectory(prefix="ses-sender-acceptance-") as folder:
@@ -134,7 +134,7 @@ class LocalService:
 
 
 def start_local_service(root: Path, extra_env: Mapping[str, str] | None = None) -> LocalService:
-    """Start `ses-sender run --local` under `root` and return once /ready answers 200."""
+    """Start `ses-sender run --local` under `root` and return once /ready returns 200."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = clean_environment(

@@ -36,7 +36,7 @@ def concrete_path(path: str) -> str:
 
 
 def test_health_and_ready(local_service: LocalService) -> None:
-    """Both probes answer 200 without a key once the service is up."""
+    """Both probes return 200 without a key once the service is up."""
     with local_service.client(authenticated=False) as client:
         health = client.get("/health")
         ready = client.get("/ready")
@@ -48,7 +48,7 @@ def test_health_and_ready(local_service: LocalService) -> None:
 
 
 def test_startup_output(local_service: LocalService) -> None:
-    """The startup output says no email leaves the machine and gives the key and base URL."""
+    """The startup output states that no email leaves the machine, with the key and base URL."""
     output = local_service.output()
     assert "no email leaves this machine" in output
     assert f"API key:  {local_service.api_key}" in output
@@ -64,7 +64,7 @@ def test_api_key_file_private(local_service: LocalService) -> None:
 
 
 def test_protected_endpoints_need_key(local_service: LocalService) -> None:
-    """Every operation that declares the API key answers 401 without it or with a wrong one."""
+    """Every operation that declares the API key returns 401 without it or with a wrong one."""
     with local_service.client(authenticated=False) as client:
         document = client.get("/schema/openapi.json").json()
         operations = secured_operations(document)
@@ -91,7 +91,7 @@ def test_schema_served(local_service: LocalService) -> None:
 
 
 def test_metrics_served(local_service: LocalService) -> None:
-    """/metrics answers without a key and counts the requests made so far."""
+    """/metrics responds without a key and counts the requests made so far."""
     with local_service.client(authenticated=False) as client:
         client.get("/health")
         response = client.get("/metrics")
@@ -101,7 +101,7 @@ def test_metrics_served(local_service: LocalService) -> None:
 
 
 def test_clean_shutdown_and_restart(scratch_root: Path) -> None:
-    """SIGTERM stops every part with exit 0; a restart on the same DATA_DIR keeps the key."""
+    """SIGTERM stops every part with exit 0, and a restart on the same DATA_DIR keeps the key."""
     first = start_local_service(scratch_root)
     key = first.api_key
     assert first.stop() == 0, first.output()

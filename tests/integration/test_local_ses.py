@@ -37,7 +37,7 @@ def send_one(client: object, sender: str) -> str:
 
 
 def test_emulator_listens_on_loopback() -> None:
-    """The endpoint is on 127.0.0.1 and stops answering when the block ends."""
+    """The endpoint is on 127.0.0.1 and refuses connections when the block ends."""
     with ses_emulator("eu-west-1", SENDER) as endpoint:
         assert urlsplit(endpoint).hostname == "127.0.0.1"
         identities = sesv2(endpoint).list_email_identities()["EmailIdentities"]  # type: ignore[attr-defined]
@@ -62,7 +62,7 @@ def test_emulator_rejects_other_sender() -> None:
 
 
 def test_missing_moto_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without moto the error says which extra to install."""
+    """Without moto the error names the extra to install."""
     monkeypatch.setitem(sys.modules, "moto.server", None)
     with pytest.raises(ConfigError) as raised, ses_emulator("eu-west-1", SENDER):
         pass

@@ -49,7 +49,7 @@ def series_exists(route: str, status: str) -> bool:
 
 
 async def test_metrics_served_without_key(client: AsyncTestClient[Litestar]) -> None:
-    """/metrics answers without an API key, in the Prometheus text format."""
+    """/metrics responds without an API key, in the Prometheus text format."""
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -58,7 +58,7 @@ async def test_metrics_served_without_key(client: AsyncTestClient[Litestar]) -> 
 
 
 async def test_metrics_openmetrics_on_request(client: AsyncTestClient[Litestar]) -> None:
-    """A scraper that asks for OpenMetrics gets that format."""
+    """A scraper that requests OpenMetrics gets that format."""
     accept = "application/openmetrics-text; version=1.0.0"
     response = await client.get("/metrics", headers={"accept": accept})
     assert response.status_code == 200
@@ -111,7 +111,7 @@ async def test_status_class_of_errors(client: AsyncTestClient[Litestar]) -> None
 
 
 async def test_wrong_method_is_unmatched(client: AsyncTestClient[Litestar]) -> None:
-    """A method the path does not allow is answered by the router, so it counts as unmatched."""
+    """The router rejects a method the path does not allow, so it counts as unmatched."""
     before = requests_counted("unmatched", "4xx")
     response = await client.post("/health")
     assert response.status_code == 405

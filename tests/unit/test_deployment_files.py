@@ -83,7 +83,7 @@ def test_process_waits_for_migrations(compose: dict[str, Any], name: str) -> Non
 
 
 def test_api_health_check_uses_ready(compose: dict[str, Any]) -> None:
-    """The API container is healthy only when /ready answers 200."""
+    """The API container is healthy only when /ready returns 200."""
     test = services(compose)["serve"]["healthcheck"]["test"]
     assert any("http://127.0.0.1:3000/ready" in part for part in test)
 
