@@ -54,7 +54,13 @@ class Step:
 
 def section(markdown: str, title: str) -> str:
     """Return the text under the heading `title`, up to the next heading of its level or above."""
-    headings = list(_HEADING.finditer(markdown))
+    fences = [block.span() for block in _FENCE.finditer(markdown)]
+    # A line starting with # inside a code block (a shell comment) is not a heading.
+    headings = [
+        heading
+        for heading in _HEADING.finditer(markdown)
+        if not any(start <= heading.start() < end for start, end in fences)
+    ]
     for index, heading in enumerate(headings):
         if heading.group("title") != title:
             continue

@@ -2,7 +2,7 @@
 
 Each service gets its own DATA_DIR (so its own embedded PostgreSQL and API key), a free port
 on 127.0.0.1, and a working directory without a `.env` file, so nothing from the developer's
-setup leaks in. Its output goes to `output.log` beside DATA_DIR, which failures print.
+setup leaks in. Its output goes to `output.log` in its folder, which failures print.
 """
 
 from __future__ import annotations
@@ -94,10 +94,9 @@ class LocalService:
     process: subprocess.Popen[bytes]
     root: Path
     port: int
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
+    data_dir: Path
+    env: dict[str, str]
+    """The environment the process was started with."""
 
     @property
     def log_path(self) -> Path:
@@ -133,13 +132,29 @@ class LocalService:
             ) from None
 
 
-def start_local_service(root: Path, extra_env: Mapping[str, str] | None = None) -> LocalService:
-    """Start `ses-sender run --local` under `root` and return once /ready returns 200."""
+def start_local_service(
+    root: Path, extra_env: Mapping[str, str] | None = None, *, default_data_dir: bool = False
+) -> LocalService:
+    """Start `ses-sender run --local` under `root` and return once /ready returns 200.
+
+    With `default_data_dir`, DATA_DIR is left unset and HOME is `root/home`, so the service
+    keeps its state where a new user's would be: `~/.local/share/ses-sender` on Linux.
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = clean_environment(
-        root, {"DATA_DIR": str(root / "data"), "SERVER_PORT": str(port), **(extra_env or {})}
-    )
+    settings = {"SERVER_PORT": str(port)}
+    if default_data_dir:
+        home = root / "home"
+        home.mkdir(exist_ok=True)
+        settings["HOME"] = str(home)
+        data_dir = home / ".local" / "share" / "ses-sender"
+    else:
+        data_dir = root / "data"
+        settings["DATA_DIR"] = str(data_dir)
+    env = clean_environment(root, {**settings, **(extra_env or {})})
+    if default_data_dir:
+        env.pop("DATA_DIR", None)
+        env.pop("XDG_DATA_HOME", None)
     with open(root / "output.log", "wb") as log:
         process = subprocess.Popen(
             [*cli_command(), "run", "--local"],
@@ -149,7 +164,7 @@ def start_local_service(root: Path, extra_env: Mapping[str, str] | None = None) 
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = LocalService(process, root, port)
+    service = LocalService(process, root, port, data_dir, env)
     try:
         _wait_until_ready(service)
     except BaseException:

@@ -44,6 +44,7 @@ Some prose, then a block that is not its output:
 ### A sub-section stays in the walkthrough
 
 ```bash
+# a shell comment is not a heading
 echo done
 ```
 
@@ -73,7 +74,7 @@ def test_section_bounds() -> None:
 def test_steps_with_outputs() -> None:
     """Each shell block is a step; only a block right after it is its expected output."""
     found = steps(GUIDE, "Walkthrough")
-    assert [step.command.split()[0] for step in found] == ["curl", "curl", "echo"]
+    assert [step.command.split()[0] for step in found] == ["curl", "curl", "#"]
     assert found[0].expected_language == "json"
     assert found[0].expected is not None
     assert '"count": 1' in found[0].expected

@@ -1,0 +1,31 @@
+"""The README's walkthrough, followed step by step against `ses-sender run --local`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.readme import Shell, steps
+from tests.acceptance.service import start_local_service
+
+pytestmark = pytest.mark.acceptance
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_walkthrough(scratch_root: Path) -> None:
+    """Every walkthrough step runs as written and prints what the README shows."""
+    walkthrough = steps(README.read_text(), "Walkthrough")
+    assert walkthrough, "the README has no shell steps under Walkthrough"
+    service = start_local_service(scratch_root, default_data_dir=True)
+    try:
+        # The README runs commands from the clone, where the quick start made .venv.
+        (scratch_root / ".venv").symlink_to(Path(sys.prefix))
+        shell = Shell(scratch_root, service.env, service.base_url, service.api_key)
+        for step in walkthrough:
+            shell.follow(step)
+    finally:
+        code = service.stop()
+    assert code == 0, service.output()
