@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components
 from service import __version__
 from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
+from service.api.error_responses import document_error_responses
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
 from service.api.metrics import count_request, metrics
@@ -19,7 +20,7 @@ from service.api.metrics import count_request, metrics
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, ready, metrics],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -38,6 +39,8 @@ def create_app(context: AppContext) -> Litestar:
         logging_config=None,
         on_app_init=[_no_debug],
     )
+    document_error_responses(app)
+    return app
 
 
 def _no_debug(config: AppConfig) -> AppConfig:

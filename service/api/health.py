@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 
 from service.api.context import request_context
 from service.db.migrate import discover
@@ -30,7 +31,18 @@ def health() -> Health:
     return Health("ok")
 
 
-@get("/ready", summary="Readiness: database reachable and migrations applied", tags=["health"])
+@get(
+    "/ready",
+    summary="Readiness: database reachable and migrations applied",
+    tags=["health"],
+    responses={
+        503: ResponseSpec(
+            Readiness,
+            description="Not ready: the reason says what is missing.",
+            generate_examples=False,
+        )
+    },
+)
 async def ready(request: Request[object, object, State]) -> Response[Readiness]:
     expected = max((m.version for m in discover()), default=0)
     try:

@@ -13,12 +13,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.openapi import from_url
 from schemathesis.schemas import APIOperation
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.acceptance.service import LocalService
 
 pytestmark = pytest.mark.acceptance
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 25
 
 
 def check_operation(
@@ -31,6 +32,8 @@ def check_operation(
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
         database=None,
+        # The same examples on every run, so that a failure in CI fails again locally.
+        derandomize=True,
         # Shrinking a failure against a live server is slow; the first failing case is enough.
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -39,6 +42,10 @@ def check_operation(
         case.call_and_validate(
             base_url=service.base_url,
             headers={"x-api-key": service.api_key},
+            # A request can match the schema and still be invalid (an empty string where an
+            # email address is expected), and unknown query parameters are ignored, not
+            # rejected. Neither contradicts the schema, so these two checks are left out.
+            excluded_checks=[positive_data_acceptance, negative_data_rejection],
             timeout=15,
         )
 
