@@ -1,6 +1,6 @@
 """The error responses every operation can return, documented once for the whole OpenAPI document.
 
-Litestar documents a 400 with its own error shape by default; the API answers every error with
+Litestar documents a 400 with its own error shape by default; the API returns every error as
 `ErrorBody` instead. This adds the shared cases to each route handler, and a handler's own
 `responses` still win:
 

@@ -38,7 +38,7 @@ def health() -> Health:
     responses={
         503: ResponseSpec(
             Readiness,
-            description="Not ready: the reason says what is missing.",
+            description="Not ready: the reason field names what is missing.",
             generate_examples=False,
         )
     },

@@ -1,7 +1,7 @@
 """What SES reports for the addresses of its mailbox simulator, as SES event payloads.
 
-SES answers mail to these addresses at `simulator.amazonses.com` with a fixed outcome; local
-mode plays the same part for every sent email. Any other address gets a delivery.
+SES gives mail to these addresses at `simulator.amazonses.com` a fixed outcome. Local mode
+plays the same part for every sent email, and any other address gets a delivery.
 """
 
 from __future__ import annotations
