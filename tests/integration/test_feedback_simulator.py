@@ -1,7 +1,7 @@
 """The feedback simulator's follower: from EmailSent events in PostgreSQL to posted notifications.
 
 The callback here is a recording HTTP server on 127.0.0.1, so these tests check what the
-simulator reads and posts; the acceptance tests check that the real callback accepts it.
+simulator reads and posts. The acceptance tests check that the real callback accepts it.
 """
 
 from __future__ import annotations
