@@ -9,6 +9,7 @@ the local certificate placed in SNS_CERTS_DIR, so local feedback takes the produ
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,13 @@ BATCH_SIZE = 200
 # NOTIFY wakes the simulator at once; this poll is the fallback if a notification is lost.
 POLL_SECONDS = 2.0
 POST_ATTEMPTS = 8
+_MESSAGE_ID_NAMESPACE = uuid.UUID("5b0c8f1e-3d9a-4f6e-9a51-7c2d0e8b4a13")
 
 
 class Signer(Protocol):
-    def notification(self, topic_arn: str, message: str | dict[str, Any]) -> dict[str, str]: ...
+    def notification(
+        self, topic_arn: str, message: str | dict[str, Any], *, message_id: str | None = None
+    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -90,15 +94,17 @@ async def log_head(pool: Pool) -> Checkpoint:
     return Checkpoint(int(row[0]), int(row[1])) if row else Checkpoint()
 
 
-async def sent_emails(pool: Pool, events: Sequence[StoredEvent], sender: str) -> list[SentEmail]:
-    """Return the SES-accepted emails among `events`, with their recipients."""
+async def sent_emails(
+    pool: Pool, events: Sequence[StoredEvent], sender: str
+) -> dict[int, SentEmail]:
+    """Return the SES-accepted emails among `events`, with their recipients, by position."""
     sent = [(stored, stored.event) for stored in events if isinstance(stored.event, EmailSent)]
     if not sent:
-        return []
+        return {}
     async with pool.connection() as conn:
         cursor = await conn.execute(_RECIPIENTS, ([event.request_id for _, event in sent],))
         recipients: Mapping[str, str] = {str(r[0]): str(r[1]) for r in await cursor.fetchall()}
-    emails = []
+    emails = {}
     for stored, event in sent:
         recipient = recipients.get(event.request_id)
         if recipient is None:
@@ -108,10 +114,15 @@ async def sent_emails(pool: Pool, events: Sequence[StoredEvent], sender: str) ->
                 reason="no emails row for the request",
             )
             continue
-        emails.append(
-            SentEmail(event.request_id, event.ses_message_id, recipient, sender, stored.occurred_at)
+        emails[stored.position] = SentEmail(
+            event.request_id, event.ses_message_id, recipient, sender, stored.occurred_at
         )
     return emails
+
+
+def sns_message_id(email: SentEmail, event_type: str) -> str:
+    """The same SNS MessageId each time one outcome is posted, so the callback drops repeats."""
+    return str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"{email.ses_message_id}/{event_type}"))
 
 
 class FeedbackSimulator:
@@ -144,24 +155,35 @@ class FeedbackSimulator:
     async def catch_up(
         self, client: httpx.AsyncClient, checkpoint: Checkpoint, stop: asyncio.Event
     ) -> Checkpoint:
-        """Post feedback for every EmailSent after `checkpoint`; return the new checkpoint."""
+        """Post feedback for every EmailSent after `checkpoint`; return the new checkpoint.
+
+        The checkpoint advances past a send only once the callback has answered for it, so a
+        send interrupted by `stop` is posted again after a restart.
+        """
         while not stop.is_set():
             async with self.pool.connection() as conn:
                 events = await read_after(conn, checkpoint, BATCH_SIZE)
             if not events:
                 return checkpoint
-            for email in await sent_emails(self.pool, events, self.config.sender):
-                await self.post_feedback(client, email, stop)
-            checkpoint = events[-1].checkpoint
+            emails = await sent_emails(self.pool, events, self.config.sender)
+            for stored in events:
+                email = emails.get(stored.position)
+                if email is not None and not await self.post_feedback(client, email, stop):
+                    break
+                checkpoint = stored.checkpoint
             self.checkpoints.save(checkpoint)
         return checkpoint
 
     async def post_feedback(
         self, client: httpx.AsyncClient, email: SentEmail, stop: asyncio.Event
-    ) -> None:
-        """Post one signed notification, retrying while the API is starting or failing."""
+    ) -> bool:
+        """Post one signed notification, retrying while the API is starting or failing.
+
+        Returns False only when `stop` interrupted it before the callback accepted it.
+        """
         payload = feedback_payload(email, self.config.region)
-        message = self.signer.notification(self.config.topic_arn, payload)
+        message_id = sns_message_id(email, payload["eventType"])
+        message = self.signer.notification(self.config.topic_arn, payload, message_id=message_id)
         body = msgspec.json.encode(message)
         headers = {
             # SNS posts JSON under this content type, and the callback must accept it.
@@ -185,7 +207,7 @@ class FeedbackSimulator:
                         ses_message_id=email.ses_message_id,
                         type=payload["eventType"],
                     )
-                    return
+                    return True
                 if response.status_code < 500:
                     # SNS does not retry a 4xx either: the callback rejected the message.
                     log.error(
@@ -194,9 +216,12 @@ class FeedbackSimulator:
                         status=response.status_code,
                         body=response.text[:500],
                     )
-                    return
+                    return True
                 outcome = f"status {response.status_code}"
-            if stop.is_set() or attempt == POST_ATTEMPTS:
+            if stop.is_set():
+                log.warning("feedback_simulation_interrupted", request_id=email.request_id)
+                return False
+            if attempt == POST_ATTEMPTS:
                 break
             log.warning(
                 "feedback_simulation_retrying",
@@ -206,6 +231,7 @@ class FeedbackSimulator:
             )
             await _wait_any([stop], min(0.25 * 2**attempt, 10.0))
         log.error("feedback_simulation_failed", request_id=email.request_id, error=outcome)
+        return True
 
     async def _listen(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
         """Set `wake` on each NOTIFY on the events channel, reconnecting after errors."""

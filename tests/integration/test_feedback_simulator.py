@@ -19,13 +19,14 @@ import httpx
 import pytest
 
 from service.db.pool import Pool
-from service.events.store import Checkpoint, NewEvent, append
+from service.events.store import Checkpoint, NewEvent, StoredEvent, append, read_after
 from service.events.types import EmailSent
 from service.local.feedback_simulator import (
     CheckpointFile,
     FeedbackSimulator,
     SimulatorConfig,
     log_head,
+    sent_emails,
 )
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:ses-sender-local-feedback"
@@ -34,10 +35,12 @@ TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:ses-sender-local-feedback"
 class PlainSigner:
     """Wraps the message in an SNS envelope without a signature; the recorder does not verify."""
 
-    def notification(self, topic_arn: str, message: str | dict[str, Any]) -> dict[str, str]:
+    def notification(
+        self, topic_arn: str, message: str | dict[str, Any], *, message_id: str | None = None
+    ) -> dict[str, str]:
         return {
             "Type": "Notification",
-            "MessageId": str(uuid.uuid4()),
+            "MessageId": message_id or str(uuid.uuid4()),
             "TopicArn": topic_arn,
             "Message": message if isinstance(message, str) else json.dumps(message),
         }
@@ -191,3 +194,30 @@ def test_checkpoint_file_round_trip(tmp_path: Path) -> None:
     assert checkpoints.load() == Checkpoint(812, 4051)
     (tmp_path / "checkpoint").write_text("garbage\n")
     assert checkpoints.load() is None
+
+
+async def test_stop_keeps_unposted_send(
+    pool: Pool, database_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    """A send whose post is interrupted by stop stays after the checkpoint, with a stable id."""
+    settings = config(database_url, recorder, tmp_path)
+    simulator = FeedbackSimulator(settings, pool, PlainSigner())
+    start = await log_head(pool)
+    await record_send(pool, "success@simulator.amazonses.com")
+    recorder.statuses = [503]
+    stop = asyncio.Event()
+    stop.set()
+    async with httpx.AsyncClient() as client:
+        # With stop already set the loop does not read at all: the checkpoint stays.
+        assert await simulator.catch_up(client, start, stop) == start
+        emails = await sent_emails(pool, await read_events(pool, start), settings.sender)
+        (email,) = emails.values()
+        assert not await simulator.post_feedback(client, email, stop)
+        assert await simulator.post_feedback(client, email, asyncio.Event())
+    first, second = recorder.bodies
+    assert first["MessageId"] == second["MessageId"]
+
+
+async def read_events(pool: Pool, after: Checkpoint) -> list[StoredEvent]:
+    async with pool.connection() as conn:
+        return await read_after(conn, after)
