@@ -1,6 +1,6 @@
 """Settings: read from the environment and an optional `.env` file, validated once at startup.
 
-Every variable has a parser that raises ValueError with what it expected; `load_settings` turns
+Every variable has a parser that raises ValueError with what it expected. `load_settings` turns
 that into one ConfigError line naming the variable, the value (masked for secrets) and the fix.
 """
 

@@ -182,7 +182,7 @@ class EmailOpened(Event, frozen=True, kw_only=True):
     machine: bool = False
     """True for image proxies, privacy prefetchers and scanners: not a person reading."""
     proxy: str | None = None
-    """Which proxy or prefetcher fetched it, when known (for example 'gmail', 'apple_mpp')."""
+    """The proxy or prefetcher that fetched it, when known (for example 'gmail', 'apple_mpp')."""
     source: EngagementSource = "pixel"
     duplicate: bool = False
     """True when another source already reported this same open (SES and the pixel both)."""
