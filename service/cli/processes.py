@@ -19,15 +19,8 @@ from service.server import serve_api
 
 log = get_logger(__name__)
 
-_BIND = click.option(
-    "--bind",
-    default=None,
-    help="Address to listen on. Default: 0.0.0.0, or 127.0.0.1 with --local.",
-)
-
-
 @click.command()
-@_BIND
+@click.option("--bind", default=None, help="Address to listen on. Default: 0.0.0.0.")
 def serve(bind: str | None) -> None:
     """Serve the HTTP API on SERVER_PORT."""
     settings = settings_or_exit()
@@ -41,7 +34,11 @@ def serve(bind: str | None) -> None:
     is_flag=True,
     help="Use the embedded database under DATA_DIR and a generated API key kept there.",
 )
-@_BIND
+@click.option(
+    "--bind",
+    default=None,
+    help="Address to listen on. Default: 0.0.0.0, or 127.0.0.1 with --local.",
+)
 def run(local: bool, bind: str | None) -> None:
     """Apply migrations, then run every component in this one process."""
     settings = settings_or_exit(local=local)
@@ -64,7 +61,7 @@ def _announce_local(boot: Bootstrap) -> None:
                 "ses-sender is running in local mode.",
                 f"  API:      {settings.server_host}  (OpenAPI: {settings.server_host}/schema)",
                 f"  API key:  {settings.api_key.reveal()}  (kept in {settings.data_dir}/api-key)",
-                f"  Database: {boot.url}",
+                f"  Database: {boot.embedded.display_url if boot.embedded else 'external'}",
             ]
         ),
         err=True,

@@ -35,7 +35,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     [
         ("SERVER_PORT", "abc", "SERVER_PORT='abc' is invalid"),
         ("EMAIL_RATE", "-1", "EMAIL_RATE='-1' is invalid"),
-        ("DATABASE_URL", "mysql://u:pw@h/d", "DATABASE_URL=(hidden) is invalid"),
+        ("DATABASE_URL", "mysql://u:pw@h/d", "DATABASE_URL='mysql://u:***@h/d' is invalid"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL='chatty' is invalid"),
     ],
 )
@@ -48,6 +48,26 @@ def test_bad_setting_is_one_line(tmp_path: Path, variable: str, value: str, expe
     assert lines[0].startswith("ses-sender: error: ")
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_several_bad_settings_one_line_each(tmp_path: Path) -> None:
+    """Each bad value gets its own error line."""
+    env = {"DATA_DIR": str(tmp_path), "SERVER_PORT": "abc", "EMAIL_RATE": "0"}
+    result = run_cli(["serve"], env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("ses-sender: error: ") for line in lines)
+
+
+def test_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    """A DATA_DIR that cannot be created is named, without a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli(["migrate"], {"DATA_DIR": str(blocker / "data")})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"DATA_DIR='{blocker / 'data'}' is not usable" in result.stderr
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
