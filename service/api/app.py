@@ -25,6 +25,8 @@ def create_app(context: AppContext) -> Litestar:
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
+        # service.logging configures the process; Litestar's default would replace its handlers.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="ses-sender",
             version=__version__,
