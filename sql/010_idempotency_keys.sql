@@ -2,8 +2,9 @@
 -- same transaction as the emails it accepted, and replayed for a retry with the same body.
 --
 -- The primary key is also the lock that keeps two concurrent requests with one key from
--- both writing: the second INSERT waits on the first transaction's uncommitted row, then
--- finds the committed row and replays it (or, if the first rolled back, proceeds itself).
+-- both writing. The second INSERT waits for the first transaction's uncommitted row, then
+-- finds the committed row and replays its response. If the first rolled back, the second
+-- proceeds itself.
 CREATE TABLE idempotency_keys (
     key             text PRIMARY KEY,
     -- SHA-256 of the request body in canonical JSON (sorted keys, no whitespace), so a

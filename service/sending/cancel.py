@@ -2,9 +2,9 @@
 
 A dispatcher claims rows with `FOR UPDATE SKIP LOCKED` and sets them to 'sending'. Both
 functions here lock the rows they cancel and cancel only rows still 'scheduled' or
-'queued': a row a dispatcher holds makes them wait until its claim commits, and PostgreSQL
-then re-checks the status on the new row version (READ COMMITTED), so a claimed email is
-never cancelled and a cancelled one is never claimed.
+'queued'. A row that a dispatcher has locked makes them wait until its claim commits. Under
+READ COMMITTED, PostgreSQL then re-checks the status on the new row version and leaves the
+claimed row alone. A row locked by a cancel is skipped by the claim.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The key row is inserted first, inside the submission's transaction. Its primary key makes a
 second transaction with the same key wait until the first commits or rolls back, so two
-concurrent requests never both write their emails: the later one replays the stored
-response (or gets a conflict when its body differs), or proceeds if the first rolled back.
+concurrent requests never both write their emails. After the wait, the later request
+replays the stored response, or gets a conflict when its body differs. If the first
+transaction rolled back, the later one proceeds as if it were first.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def body_hash(request: SubmitRequest) -> bytes:
     return hashlib.sha256(_encoder.encode(request)).digest()
 
 
-# A key older than its time to live is taken over as if new; a fresh one is left alone, and
-# RETURNING then yields no row. Either way the row ends up locked by this transaction, or
-# this statement waits for the transaction that holds it.
+# A key older than its time to live is taken over as if new. A fresh one is left alone, and
+# RETURNING then yields no row. Either way the row ends up locked by this transaction, and
+# if another transaction holds it, this statement waits for that one to end first.
 _CLAIM = """
 INSERT INTO idempotency_keys AS k (key, body_hash)
 VALUES (%(key)s, %(hash)s)

@@ -75,7 +75,7 @@ class TimelineEvent(msgspec.Struct, rename="camel"):
 
 
 class EmailStatus(msgspec.Struct, rename="camel"):
-    """One email: where it stands in the due queue and everything that happened to it."""
+    """One email: its status in the due queue and every event recorded for it."""
 
     request_id: str
     message_id: str
