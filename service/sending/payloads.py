@@ -8,27 +8,37 @@ a misspelt `scheduled_at` is a 400 instead of an email sent now.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+
+def _doc(description: str, example: object = None) -> msgspec.Meta:
+    """Return field metadata that Litestar shows in the OpenAPI schema."""
+    if example is None:
+        return msgspec.Meta(description=description)
+    return msgspec.Meta(description=description, examples=[example])
 
 
 class MessageIn(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
     """One message of a submission: the same subject and content for every address in `emails`."""
 
-    topic_id: str
-    emails: list[str]
+    topic_id: Annotated[str, _doc("Groups emails for statistics and topic cancel.", "news-2026")]
+    emails: Annotated[list[str], _doc("Recipients; an address given twice is sent once.")]
     subject: str
-    content: str
-    """The HTML body."""
-    scheduled_at: str | None = None
-    """RFC 3339 time with an offset or Z; absent, null, empty or past means send now."""
-    text: str | None = None
-    """An optional plain-text body sent next to the HTML one."""
-    reply_to: list[str] = []
-    tags: dict[str, str] = {}
-    track_clicks: bool = False
-    unsubscribe: bool = False
+    content: Annotated[str, _doc("The HTML body.")]
+    scheduled_at: Annotated[
+        str | None,
+        _doc(
+            "RFC 3339 time with an offset or Z. Absent, null, empty or past means now.",
+            "2026-12-25T10:00:00+09:00",
+        ),
+    ] = None
+    text: Annotated[str | None, _doc("An optional plain-text body sent with the HTML one.")] = None
+    reply_to: Annotated[list[str], _doc("Reply-To addresses.")] = []
+    tags: Annotated[dict[str, str], _doc("SES tags; names of ASCII letters, digits, _ or -.")] = {}
+    track_clicks: Annotated[bool, _doc("Rewrite links to tracked redirects.")] = False
+    unsubscribe: Annotated[bool, _doc("Add List-Unsubscribe headers and a link.")] = False
 
 
 class SubmitRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,8 +51,7 @@ EmailState = Literal["queued", "scheduled"]
 class AcceptedEmail(msgspec.Struct, rename="camel"):
     """The request id assigned to one recipient."""
 
-    email: str
-    """The address as it will be sent to: domain lower-cased and in punycode."""
+    email: Annotated[str, _doc("The address as it is sent to: domain lower-cased, punycode.")]
     request_id: str
 
 
@@ -50,20 +59,21 @@ class AcceptedMessage(msgspec.Struct, rename="camel"):
     message_id: str
     topic_id: str
     status: EmailState
-    due_at: datetime
-    """When its emails become due: scheduledAt, or the submission time if that is earlier."""
-    requests: list[AcceptedEmail]
-    duplicates_removed: int
-    """Addresses given more than once in `emails` (compared after normalisation), sent once."""
+    due_at: Annotated[
+        datetime, _doc("When its emails become due: scheduledAt, or now if that is earlier.")
+    ]
+    requests: Annotated[list[AcceptedEmail], _doc("One request id per distinct recipient.")]
+    duplicates_removed: Annotated[
+        int, _doc("Repeated addresses in `emails` (compared after normalisation), not sent again.")
+    ]
 
 
 class SubmitResponse(msgspec.Struct, rename="camel"):
     """The 202 body; `count` is the number of emails accepted (one per distinct recipient)."""
 
-    count: int
+    count: Annotated[int, _doc("Emails accepted: one per distinct recipient of each message.")]
     messages: list[AcceptedMessage]
-    elapsed: str
-    """Time spent handling the request, as the recipe reports it (for example '3.2ms')."""
+    elapsed: Annotated[str, _doc("Time spent handling the request, such as '3.2ms'.")]
 
 
 class TimelineEvent(msgspec.Struct, rename="camel"):
@@ -97,5 +107,4 @@ class EmailCancelledResponse(msgspec.Struct, rename="camel"):
 
 class TopicCancelledResponse(msgspec.Struct, rename="camel"):
     topic_id: str
-    cancelled: int
-    """How many scheduled or queued emails of the topic were cancelled."""
+    cancelled: Annotated[int, _doc("How many scheduled or queued emails were cancelled.")]

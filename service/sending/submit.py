@@ -26,7 +26,7 @@ from service.events.types import EmailRequested, EmailScheduled, MessageSubmitte
 from service.logging import get_logger
 from service.metrics import EMAILS_ACCEPTED
 from service.sending import idempotency
-from service.sending.errors import Conflict
+from service.sending.errors import Conflict, InvalidRequest
 from service.sending.idempotency import IdempotencyKey
 from service.sending.payloads import AcceptedEmail, AcceptedMessage, EmailState, SubmitResponse
 from service.sending.validation import ValidMessage
@@ -77,6 +77,8 @@ async def submit(
     response is returned with `replayed` set. If it was used with another body, Conflict
     is raised.
     """
+    if not messages:
+        raise InvalidRequest("messages is empty: send at least one message.", "messages")
     started = time.perf_counter()
     async with conn.transaction():
         if idempotency_key is not None:
