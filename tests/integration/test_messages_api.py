@@ -393,3 +393,23 @@ async def test_requires_api_key(
     assert response.status_code == 401
     assert response.json()["field"] == "x-api-key"
     assert await row_counts(pool) == (0, 0, 0)
+
+
+async def test_large_request_validated(settings: Settings, pool: Pool) -> None:
+    """A request of 600 recipients, validated off the event loop, is accepted whole."""
+    emails = [f"reader{i}@example.com" for i in range(600)]
+    body = await post_messages(settings, pool, {"messages": [message(emails=emails)]})
+    assert body["count"] == 600
+    assert await row_counts(pool) == (1 + 600, 600, 0)
+
+
+async def test_large_request_invalid(settings: Settings, pool: Pool) -> None:
+    """An invalid address in a large request is still a 400 naming it, with nothing written."""
+    emails = [f"reader{i}@example.com" for i in range(600)] + ["reader@"]
+    async with api_client(settings, pool) as client:
+        response = await client.post(
+            "/v1/messages", json={"messages": [message(emails=emails)]}, headers=AUTH
+        )
+    assert response.status_code == 400
+    assert response.json()["field"] == "messages[0].emails[600]"
+    assert await row_counts(pool) == (0, 0, 0)
