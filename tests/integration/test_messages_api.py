@@ -413,3 +413,21 @@ async def test_large_request_invalid(settings: Settings, pool: Pool) -> None:
     assert response.status_code == 400
     assert response.json()["field"] == "messages[0].emails[600]"
     assert await row_counts(pool) == (0, 0, 0)
+
+
+async def test_openapi_documents_endpoints(settings: Settings, pool: Pool) -> None:
+    """The OpenAPI document lists the endpoints with the API key scheme and their schemas."""
+    async with api_client(settings, pool) as client:
+        response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    post = document["paths"]["/v1/messages"]["post"]
+    assert post["security"] == [{"apiKey": []}]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/SubmitRequest"
+    )
+    assert set(post["responses"]) == {"202", "400", "401", "409", "413"}
+    assert set(document["paths"]["/v1/messages/{requestId}"]) == {"get", "delete"}
+    assert "post" in document["paths"]["/v1/topics/{topicId}/cancel"]
+    fields = document["components"]["schemas"]["MessageIn"]["properties"]
+    assert "description" in fields["scheduledAt"]

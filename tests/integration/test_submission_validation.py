@@ -113,6 +113,11 @@ CASES: list[tuple[str, Any, dict[str, Any], dict[str, str], int, str | None, lis
         {}, {}, 400, "messages[0].tags.campaign name", ["'campaign name'", "SES tag names"],
     ),
     (
+        "too many tags",
+        {"messages": [message(tags={f"tag{i}": "v" for i in range(51)})]},
+        {}, {}, 400, "messages[0].tags", ["51 tags", "50"],
+    ),
+    (
         "tag value too long",
         {"messages": [message(tags={"campaign": "v" * 257})]},
         {}, {}, 400, "messages[0].tags.campaign", ["257 characters"],
