@@ -55,6 +55,8 @@ class Settings:
     max_content_bytes: int = 1_000_000
     max_subject_length: int = 998
     max_request_bytes: int = 20_000_000
+    idempotency_key_hours: int = 24
+    """How long an Idempotency-Key of POST /v1/messages is remembered."""
 
 
 def _text(value: str) -> str:
@@ -213,6 +215,7 @@ _SPECS = (
     _Spec("MAX_CONTENT_BYTES", "max_content_bytes", _positive_integer),
     _Spec("MAX_SUBJECT_LENGTH", "max_subject_length", _positive_integer),
     _Spec("MAX_REQUEST_BYTES", "max_request_bytes", _positive_integer),
+    _Spec("IDEMPOTENCY_KEY_HOURS", "idempotency_key_hours", _positive_integer),
 )
 
 

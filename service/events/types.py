@@ -52,7 +52,9 @@ class EmailRequested(Event, frozen=True, kw_only=True):
     topic_id: str
     recipient: str
     scheduled_at: datetime
-    """When it may be sent: the requested time, or the submission time for 'now'."""
+    """When it may be sent: the requested time, or the submission time for 'now' or a past time."""
+    requested_scheduled_at: datetime | None = None
+    """The client's scheduledAt as given (it may lie in the past); None when it asked for now."""
 
 
 class EmailScheduled(Event, frozen=True, kw_only=True):
