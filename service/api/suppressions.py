@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from service.addresses import InvalidAddress, normalize_address
 from service.api.auth import SECURITY, require_api_key
@@ -79,10 +79,12 @@ class SuppressionController(Controller):
         self,
         request: Request[object, object, State],
         address: Annotated[
-            str | None, Parameter(description="Only addresses containing this text, any case.")
+            str | None, QueryParameter(description="Only addresses containing this text, any case.")
         ] = None,
-        after: Annotated[str, Parameter(description="The nextAfter of the previous page.")] = "",
-        limit: Annotated[int, Parameter(ge=1, le=1000, description="Entries per page.")] = 100,
+        after: Annotated[
+            str, QueryParameter(description="The nextAfter of the previous page.")
+        ] = "",
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Entries per page.")] = 100,
     ) -> SuppressionPage:
         params: dict[str, Any] = {
             "after": after,
@@ -98,7 +100,7 @@ class SuppressionController(Controller):
 
     @post(summary="Add an address to the suppression list", status_code=201)
     async def add_suppression(
-        self, request: Request[object, object, State], data: SuppressionRequest
+        self, request: Request[object, object, State], data: JSONBody[SuppressionRequest]
     ) -> Response[SuppressionAdded]:
         address = _checked_address(data.address)
         if data.note is not None and len(data.note) > MAX_NOTE_LENGTH:
@@ -108,7 +110,9 @@ class SuppressionController(Controller):
         return Response(SuppressionAdded(address, added), status_code=201 if added else 200)
 
     @delete("/{email:str}", summary="Remove an address from the suppression list", status_code=204)
-    async def remove_suppression(self, request: Request[object, object, State], email: str) -> None:
+    async def remove_suppression(
+        self, request: Request[object, object, State], email: FromPath[str]
+    ) -> None:
         async with request_context(request).pool.connection() as conn, conn.transaction():
             removed = await unsuppress(conn, email, note="removed through the API")
         if not removed:

@@ -54,8 +54,10 @@ class SnsCallback:
         *,
         certificates: CertificateStore | None = None,
         http_get: HttpGet | None = None,
+        database_timeout: float = DATABASE_TIMEOUT_SECONDS,
     ) -> None:
         self._settings = settings
+        self._database_timeout = database_timeout
         self._pool = pool
         self._allowlist = TopicAllowlist(settings.sns_topic_arns)
         self._certificates = certificates or CertificateStore(settings.sns_certs_dir)
@@ -128,7 +130,7 @@ class SnsCallback:
         parsed = parse_ses_payload(payload, envelope.message_id)
         try:
             async with (
-                self._pool.connection(timeout=DATABASE_TIMEOUT_SECONDS) as conn,
+                self._pool.connection(timeout=self._database_timeout) as conn,
                 conn.transaction(),
             ):
                 if isinstance(parsed, Unrecognized):
