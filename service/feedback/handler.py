@@ -17,11 +17,18 @@ import psycopg
 
 from service.config import Settings
 from service.db.pool import Pool
+from service.feedback.batching import BatchWriter
 from service.feedback.certificates import CertificateStore
 from service.feedback.confirmation import CONFIRM_TIMEOUT_SECONDS, confirm_subscription
 from service.feedback.envelope import SnsEnvelope, parse_envelope
 from service.feedback.http import HttpGet, https_getter
-from service.feedback.ingest import store_feedback, store_unrecognized
+from service.feedback.ingest import (
+    Incoming,
+    IncomingFeedback,
+    IncomingUnrecognized,
+    StoreResult,
+    store_batch,
+)
 from service.feedback.rejection import Rejected
 from service.feedback.ses import SesFeedback, Unrecognized, parse_ses_payload
 from service.feedback.signature import hash_for, verify_signature
@@ -57,11 +64,12 @@ class SnsCallback:
         database_timeout: float = DATABASE_TIMEOUT_SECONDS,
     ) -> None:
         self._settings = settings
-        self._database_timeout = database_timeout
-        self._pool = pool
         self._allowlist = TopicAllowlist(settings.sns_topic_arns)
         self._certificates = certificates or CertificateStore(settings.sns_certs_dir)
         self._http_get = http_get or https_getter(CONFIRM_TIMEOUT_SECONDS)
+        self._writer: BatchWriter[Incoming, StoreResult] = BatchWriter(
+            pool, store_batch, timeout=database_timeout
+        )
 
     async def handle(self, body: bytes) -> CallbackResult:
         """Verify and act on one posted body; raise Rejected for an answer other than 200."""
@@ -129,13 +137,9 @@ class SnsCallback:
             return CallbackResult("ignored")
         parsed = parse_ses_payload(payload, envelope.message_id)
         try:
-            async with (
-                self._pool.connection(timeout=self._database_timeout) as conn,
-                conn.transaction(),
-            ):
-                if isinstance(parsed, Unrecognized):
-                    return await self._unrecognized(conn, envelope, parsed)
-                return await self._store(conn, envelope, parsed)
+            if isinstance(parsed, Unrecognized):
+                return await self._unrecognized(envelope, parsed)
+            return await self._store(envelope, parsed)
         except psycopg.OperationalError as error:
             # PoolTimeout is an OperationalError too. SNS retries a 5xx with backoff.
             log.warning(
@@ -145,12 +149,10 @@ class SnsCallback:
             )
             raise Rejected(503, "The database is unavailable; retry later.") from None
 
-    async def _store(
-        self, conn: Any, envelope: SnsEnvelope, feedback: SesFeedback
-    ) -> CallbackResult:
-        result = await store_feedback(conn, feedback, envelope.message_id)
-        if not feedback.drafts:
-            FEEDBACK.labels(type=feedback.kind, outcome="ignored").inc()
+    async def _store(self, envelope: SnsEnvelope, feedback: SesFeedback) -> CallbackResult:
+        result = await self._writer.run(IncomingFeedback(feedback, envelope.message_id))
+        for outcome in result.outcomes or ["ignored"]:
+            FEEDBACK.labels(type=feedback.kind, outcome=outcome).inc()
         log.info(
             "feedback_received",
             kind=feedback.kind,
@@ -161,31 +163,26 @@ class SnsCallback:
             duplicates=result.duplicates,
             held=result.held,
         )
-        outcome = "duplicate" if result.stored == 0 and result.duplicates else "stored"
         if not feedback.drafts:
             outcome = "ignored"
-        elif result.held and result.stored:
-            outcome = "held"
+        elif result.stored == 0:
+            outcome = "duplicate"
+        else:
+            outcome = "held" if result.held else "stored"
         return CallbackResult(outcome, result.stored, result.duplicates)
 
-    async def _unrecognized(
-        self, conn: Any, envelope: SnsEnvelope, parsed: Unrecognized
-    ) -> CallbackResult:
-        stored = await store_unrecognized(
-            conn,
-            envelope.message_id,
-            envelope.topic_arn,
-            parsed.kind,
-            parsed.reason,
-            envelope.message,
+    async def _unrecognized(self, envelope: SnsEnvelope, parsed: Unrecognized) -> CallbackResult:
+        incoming = IncomingUnrecognized(
+            envelope.message_id, envelope.topic_arn, parsed.reason, envelope.message
         )
+        result = await self._writer.run(incoming)
+        outcome = result.outcomes[0]
+        FEEDBACK.labels(type=parsed.kind, outcome=outcome).inc()
         log.warning(
             "feedback_unrecognized",
             kind=parsed.kind,
             sns_message_id=envelope.message_id,
             reason=parsed.reason,
-            duplicate=not stored,
+            duplicate=outcome == "duplicate",
         )
-        return CallbackResult(
-            "unrecognized" if stored else "duplicate", int(stored), int(not stored)
-        )
+        return CallbackResult(outcome, result.stored, result.duplicates)

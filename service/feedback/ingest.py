@@ -7,31 +7,64 @@ notifications about one SES message (an open, then a click) are both stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from service.events.store import NewEvent, append
-from service.events.types import FeedbackHeld, FeedbackUnrecognized, SuppressionReason
+from service.events.types import Event, FeedbackHeld, FeedbackUnrecognized, SuppressionReason
 from service.feedback.linking import (
     Connection,
     LinkedEmail,
     apply_feedback_status,
     build_event,
     find_email,
+    find_emails,
+    fold_status,
     hold_feedback,
     lock_ses_message_id,
 )
 from service.feedback.ses import FeedbackDraft, SesFeedback
-from service.metrics import FEEDBACK
 from service.suppression import suppress
 
 
 @dataclass(frozen=True)
+class IncomingFeedback:
+    feedback: SesFeedback
+    sns_message_id: str
+
+
+@dataclass(frozen=True)
+class IncomingUnrecognized:
+    """A notification whose SES payload could not be mapped, to be kept as received."""
+
+    sns_message_id: str
+    topic_arn: str
+    reason: str
+    message: str
+
+
+Incoming = IncomingFeedback | IncomingUnrecognized
+
+
+@dataclass(frozen=True)
 class StoreResult:
-    stored: int
-    duplicates: int
-    held: bool
+    outcomes: list[str]
+    """Per recipient: stored (linked to its email), held, or duplicate; for an unrecognized
+    notification, one entry: unrecognized or duplicate."""
     request_id: str | None
+
+    @property
+    def stored(self) -> int:
+        return sum(outcome != "duplicate" for outcome in self.outcomes)
+
+    @property
+    def duplicates(self) -> int:
+        return self.outcomes.count("duplicate")
+
+    @property
+    def held(self) -> bool:
+        return "held" in self.outcomes
 
 
 def dedupe_key(sns_message_id: str, recipient: str) -> str:
@@ -49,6 +82,94 @@ def suppression_reason(draft: FeedbackDraft) -> SuppressionReason | None:
     return None
 
 
+async def store_batch(conn: Connection, batch: Sequence[Incoming]) -> list[StoreResult]:
+    """Store notifications in one transaction; return one result per notification, in order.
+
+    Feedback for emails whose SES message id is recorded, the usual case, is looked up,
+    appended and given its status in a few statements for the whole batch. The rest (held,
+    linked by tag, Send events, unrecognized) goes through `store_feedback` one by one.
+    """
+    results: dict[int, StoreResult] = {}
+    candidates = [
+        item.feedback.ses_message_id
+        for item in batch
+        if isinstance(item, IncomingFeedback) and item.feedback.drafts
+    ]
+    known = await find_emails(conn, candidates) if candidates else {}
+    linked = [
+        (index, item)
+        for index, item in enumerate(batch)
+        if isinstance(item, IncomingFeedback)
+        and item.feedback.drafts
+        and item.feedback.ses_message_id in known
+    ]
+    # The batch path goes first: the one-by-one path below re-reads any status it changes.
+    results.update(await _store_known(conn, known, linked))
+    for index, item in enumerate(batch):
+        if index in results:
+            continue
+        if isinstance(item, IncomingUnrecognized):
+            stored = await store_unrecognized(
+                conn, item.sns_message_id, item.topic_arn, item.reason, item.message
+            )
+            results[index] = StoreResult(["unrecognized" if stored else "duplicate"], None)
+        else:
+            results[index] = await store_feedback(conn, item.feedback, item.sns_message_id)
+    return [results[index] for index in range(len(batch))]
+
+
+async def _store_known(
+    conn: Connection,
+    known: dict[str, LinkedEmail],
+    linked: Sequence[tuple[int, IncomingFeedback]],
+) -> dict[int, StoreResult]:
+    if not linked:
+        return {}
+    events: list[NewEvent] = []
+    owners: list[tuple[int, FeedbackDraft, LinkedEmail]] = []
+    for index, item in linked:
+        email = known[item.feedback.ses_message_id]
+        for draft in item.feedback.drafts:
+            event = build_event(draft.event_type, draft.fields, email.request_id, email.topic_id)
+            key = dedupe_key(item.sns_message_id, draft.recipient)
+            events.append(NewEvent(email.request_id, event, draft.occurred_at, key))
+            owners.append((index, draft, email))
+    positions = await append(conn, events)
+
+    outcomes: dict[int, list[str]] = {index: [] for index, _ in linked}
+    new_events: dict[str, list[Event]] = {}
+    for (index, draft, email), new, position in zip(owners, events, positions, strict=True):
+        outcomes[index].append("duplicate" if position is None else "stored")
+        if position is not None:
+            new_events.setdefault(email.request_id, []).append(new.event)
+            await _suppress(conn, draft, email)
+    await _store_statuses(conn, known, new_events)
+    return {
+        index: StoreResult(outcomes[index], known[item.feedback.ses_message_id].request_id)
+        for index, item in linked
+    }
+
+
+async def _store_statuses(
+    conn: Connection, known: dict[str, LinkedEmail], new_events: dict[str, list[Event]]
+) -> None:
+    changed: dict[str, str | None] = {}
+    for email in known.values():
+        status = fold_status(email.feedback_status, new_events.get(email.request_id, []))
+        if status != email.feedback_status:
+            changed[email.request_id] = status
+    if changed:
+        await conn.execute(
+            """
+            UPDATE emails
+            SET feedback_status = changed.status, updated_at = now()
+            FROM unnest(%s::uuid[], %s::text[]) AS changed (request_id, status)
+            WHERE emails.request_id = changed.request_id
+            """,
+            (list(changed), list(changed.values())),
+        )
+
+
 async def store_feedback(
     conn: Connection, feedback: SesFeedback, sns_message_id: str
 ) -> StoreResult:
@@ -58,23 +179,21 @@ async def store_feedback(
         # Look again under the lock: the send may have been recorded since the first look.
         await lock_ses_message_id(conn, feedback.ses_message_id)
         email = await find_email(conn, feedback.ses_message_id, feedback.request_tag)
+    request_id = email.request_id if email else None
     if not feedback.drafts:
-        return StoreResult(0, 0, False, email.request_id if email else None)
+        return StoreResult([], request_id)
     if email is None:
         positions = await _hold(conn, feedback, sns_message_id)
     else:
         positions = await _append_linked(conn, email, feedback, sns_message_id)
-    stored = 0
+    outcomes = []
     for draft, position in zip(feedback.drafts, positions, strict=True):
-        outcome = "duplicate" if position is None else ("stored" if email else "held")
-        FEEDBACK.labels(type=feedback.kind, outcome=outcome).inc()
         if position is None:
+            outcomes.append("duplicate")
             continue
-        stored += 1
-        await _suppress(conn, draft, email, sns_message_id)
-    return StoreResult(
-        stored, len(positions) - stored, email is None, email.request_id if email else None
-    )
+        outcomes.append("stored" if email else "held")
+        await _suppress(conn, draft, email)
+    return StoreResult(outcomes, request_id)
 
 
 async def _append_linked(
@@ -114,9 +233,7 @@ async def _hold(conn: Connection, feedback: SesFeedback, sns_message_id: str) ->
     return await hold_feedback(conn, feedback.ses_message_id, held)
 
 
-async def _suppress(
-    conn: Connection, draft: FeedbackDraft, email: LinkedEmail | None, sns_message_id: str
-) -> None:
+async def _suppress(conn: Connection, draft: FeedbackDraft, email: LinkedEmail | None) -> None:
     # The address is known whether or not the send is, so suppression does not wait for linking.
     reason = suppression_reason(draft)
     if reason is None:
@@ -142,7 +259,7 @@ def _note(draft: FeedbackDraft) -> str:
 
 
 async def store_unrecognized(
-    conn: Connection, sns_message_id: str, topic_arn: str, kind: str, reason: str, message: str
+    conn: Connection, sns_message_id: str, topic_arn: str, reason: str, message: str
 ) -> bool:
     """Keep a notification this version cannot map; return False when it was a duplicate."""
     event = FeedbackUnrecognized(
@@ -150,6 +267,4 @@ async def store_unrecognized(
     )
     key = f"sns:{sns_message_id}"
     positions = await append(conn, [NewEvent(key, event, None, key)])
-    stored = positions[0] is not None
-    FEEDBACK.labels(type=kind, outcome="unrecognized" if stored else "duplicate").inc()
-    return stored
+    return positions[0] is not None

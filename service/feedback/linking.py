@@ -61,6 +61,22 @@ FOR UPDATE
 """
 
 
+async def find_emails(conn: Connection, ses_message_ids: Sequence[str]) -> dict[str, LinkedEmail]:
+    """Find and lock the emails with these recorded SES message ids, keyed by that id."""
+    # Locking in request_id order keeps two concurrent batches from deadlocking each other.
+    cursor = await conn.execute(
+        """
+        SELECT ses_message_id, request_id::text, topic_id, feedback_status
+        FROM emails
+        WHERE ses_message_id = ANY(%s)
+        ORDER BY request_id
+        FOR UPDATE
+        """,
+        (list(ses_message_ids),),
+    )
+    return {row[0]: LinkedEmail(row[1], row[2], row[3]) for row in await cursor.fetchall()}
+
+
 def held_stream(ses_message_id: str) -> str:
     return f"ses:{ses_message_id}"
 
@@ -149,14 +165,20 @@ def build_event(
     return event
 
 
+def fold_status(current: str | None, events: Sequence[Event]) -> str | None:
+    """Return the feedback status after `events`, starting from `current`."""
+    status = current
+    for event in events:
+        hard = isinstance(event, EmailBounced) and event.hard
+        status = next_status(status, status_of(event.type_name, hard_bounce=hard))
+    return status
+
+
 async def apply_feedback_status(
     conn: Connection, email: LinkedEmail, events: Sequence[Event]
 ) -> str | None:
     """Fold `events` into the email's feedback status and store it when it changed."""
-    status = email.feedback_status
-    for event in events:
-        hard = isinstance(event, EmailBounced) and event.hard
-        status = next_status(status, status_of(event.type_name, hard_bounce=hard))
+    status = fold_status(email.feedback_status, events)
     if status != email.feedback_status:
         await conn.execute(
             "UPDATE emails SET feedback_status = %s, updated_at = now() WHERE request_id = %s",

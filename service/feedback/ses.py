@@ -156,6 +156,8 @@ def _address(value: Any) -> str:
     # Recipients may come as 'Name <address>'; the address is what the suppression list keys on.
     if not isinstance(value, str):
         return ""
+    if "<" not in value:
+        return value.strip()
     return parseaddr(value)[1] or value.strip()
 
 
