@@ -4,7 +4,7 @@ Every commit waits for a WAL flush, and a callback per transaction would make th
 limit on how many notifications a process can take. Instead each callback queues its work
 and waits. A writer task takes every queued item (up to `max_batch`), hands them to one `process`
 call in one transaction, and commits once; each callback gets its answer only after the
-commit, so SNS is never told "stored" for something that was not.
+commit, so SNS gets a 200 only for what is stored.
 
 If a batch fails, its items are run again one transaction each, so one bad item fails alone
 and a database outage fails every item with the database error.

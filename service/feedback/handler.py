@@ -3,7 +3,7 @@
 Order matters: the envelope is parsed, the topic checked against SNS_TOPIC_ARNS, the
 certificate URL checked, and the signature verified before anything else is done with the
 message. Nothing slow runs inline: the certificate fetch has a short timeout and the
-subscription confirmation GET is returned as a task to run after the answer is sent.
+subscription confirmation GET is returned as a task to run after the response is sent.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ DATABASE_TIMEOUT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class CallbackResult:
-    """A handled message: the outcome word, the counts, and work to run after answering."""
+    """A handled message: the outcome, the counts, and work to run after the response."""
 
     outcome: str
     stored: int = 0
@@ -72,7 +72,7 @@ class SnsCallback:
         )
 
     async def handle(self, body: bytes) -> CallbackResult:
-        """Verify and act on one posted body; raise Rejected for an answer other than 200."""
+        """Verify and act on one posted body; raise Rejected for a status other than 200."""
         envelope = parse_envelope(body)
         self._allowlist.check(envelope.topic_arn)
         await self._verify(envelope)

@@ -39,7 +39,7 @@ class FeedbackDraft:
 
 @dataclass(frozen=True)
 class SesFeedback:
-    """What one SES payload reports about one SES message."""
+    """The feedback one SES payload carries about one SES message."""
 
     kind: str
     """The SES type as sent: Bounce, Open, Rendering Failure..."""
@@ -60,7 +60,7 @@ class _Malformed(Exception):
 
 
 def parse_ses_payload(payload: Any, sns_message_id: str) -> SesFeedback | Unrecognized:
-    """Map a decoded SES payload to drafts, or say why it cannot be mapped."""
+    """Map a decoded SES payload to drafts, or return why it cannot be mapped."""
     if not isinstance(payload, dict):
         return Unrecognized("unknown", "the SES payload is not a JSON object")
     source: FeedbackSource
@@ -92,7 +92,7 @@ class _Common:
     mail: dict[str, Any]
 
     def feedback_fields(self, recipient: str) -> dict[str, Any]:
-        """The fields every Feedback event has, for one recipient."""
+        """Return the fields every Feedback event has, for one recipient."""
         return {
             "ses_message_id": self.ses_message_id,
             "recipient": recipient,
@@ -369,8 +369,8 @@ def _open(payload: dict[str, Any], common: _Common) -> list[FeedbackDraft]:
     details = _object(payload, "open")
     _extra(details, frozenset(), frozenset({"ipAddress", "timestamp", "userAgent"}), common.kind)
     occurred = _timestamp(details.get("timestamp"), common.mail.get("timestamp"))
-    # NOTE: machine and proxy stay unset here; the tracking module's user-agent classifier
-    # is the one place that decides whether an open came from a proxy or prefetcher.
+    # NOTE: machine and proxy stay unset here. The tracking module's user-agent classifier
+    # should decide them, so call it here once tracking is merged.
     fields = {"user_agent": _optional_text(details, "userAgent"), "source": "ses"}
     return [FeedbackDraft("EmailOpened", r, dict(fields), occurred) for r in common.destinations()]
 
@@ -407,7 +407,7 @@ def _subscription(payload: dict[str, Any], common: _Common) -> list[FeedbackDraf
 
 
 def _send(payload: dict[str, Any], common: _Common) -> list[FeedbackDraft]:
-    # EmailSent, written by the dispatcher, already records what a Send event says. The
+    # EmailSent, written by the dispatcher, already records what a Send event reports. The
     # Send event still links through its tag, which resolves an uncertain send.
     return []
 

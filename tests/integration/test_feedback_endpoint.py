@@ -444,7 +444,7 @@ async def test_send_event_resolves_uncertain(
 async def test_database_unavailable_is_503(
     sns_settings: Settings, pool: Pool, signer: LocalSnsSigner
 ) -> None:
-    """A fault a retry can fix is answered 503, so SNS retries."""
+    """A fault a retry can fix gets 503, so SNS retries."""
     from psycopg_pool import AsyncConnectionPool
 
     dead: Pool = AsyncConnectionPool(
