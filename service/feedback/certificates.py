@@ -59,11 +59,17 @@ class CertificateStore:
         if key is not None:
             return key
         # One lookup per URL at a time, so a burst of messages fetches a new certificate once.
-        async with self._locks.setdefault(url, asyncio.Lock()):
-            key = self._keys.get(url)
-            if key is None:
-                key = await self._load(url)
-                self._keys[url] = key
+        lock = self._locks.setdefault(url, asyncio.Lock())
+        try:
+            async with lock:
+                key = self._keys.get(url)
+                if key is None:
+                    key = await self._load(url)
+                    self._keys[url] = key
+        finally:
+            # Locks are dropped once used, so URLs that fail to load do not pile up here.
+            if not lock.locked():
+                self._locks.pop(url, None)
         return key
 
     async def _load(self, url: str) -> RSAPublicKey:

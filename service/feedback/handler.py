@@ -8,6 +8,7 @@ subscription confirmation GET is returned as a task to run after the response is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,10 @@ log = get_logger(__name__)
 
 DATABASE_TIMEOUT_SECONDS = 5.0
 """How long a callback waits for a pooled connection, well inside SNS's 15-second limit."""
+
+STORE_TIMEOUT_SECONDS = 10.0
+"""How long a callback waits for its batch to commit before answering 503. SNS then retries,
+and the dedupe key stores the notification once even if the batch committed after all."""
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,15 @@ class SnsCallback:
             )
             raise Rejected(503, "The database is unavailable; retry later.") from None
 
+    async def _write(self, incoming: Incoming) -> StoreResult:
+        try:
+            return await asyncio.wait_for(self._writer.run(incoming), STORE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("feedback_store_timed_out", sns_message_id=incoming.sns_message_id)
+            raise Rejected(503, "Storing the notification timed out; retry later.") from None
+
     async def _store(self, envelope: SnsEnvelope, feedback: SesFeedback) -> CallbackResult:
-        result = await self._writer.run(IncomingFeedback(feedback, envelope.message_id))
+        result = await self._write(IncomingFeedback(feedback, envelope.message_id))
         for outcome in result.outcomes or ["ignored"]:
             FEEDBACK.labels(type=feedback.kind, outcome=outcome).inc()
         log.info(
@@ -175,7 +187,7 @@ class SnsCallback:
         incoming = IncomingUnrecognized(
             envelope.message_id, envelope.topic_arn, parsed.reason, envelope.message
         )
-        result = await self._writer.run(incoming)
+        result = await self._write(incoming)
         outcome = result.outcomes[0]
         FEEDBACK.labels(type=parsed.kind, outcome=outcome).inc()
         log.warning(
