@@ -77,12 +77,14 @@ def start_server(url: str, port: int, certs_dir: Path, data_dir: Path) -> subpro
         "LOG_FORMAT": "json",
     }
     executable = Path(sys.executable).parent / "ses-sender"
-    return subprocess.Popen(
-        [str(executable), "serve", "--bind", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data_dir / "server.log").open("wb"),
-    )
+    # The child keeps its own copy of the file descriptor after ours is closed.
+    with (data_dir / "server.log").open("wb") as log_file:
+        return subprocess.Popen(
+            [str(executable), "serve", "--bind", "127.0.0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
 
 
 async def wait_ready(base: str) -> None:

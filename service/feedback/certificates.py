@@ -24,7 +24,7 @@ from service.logging import get_logger
 log = get_logger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 3.0
-"""Short, because SNS waits at most 15 seconds for the callback's answer."""
+"""Short, because SNS waits at most 15 seconds for the callback's response."""
 
 
 def certificate_file_name(signing_cert_url: str) -> str:
