@@ -13,15 +13,24 @@ from service import __version__
 from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.errors import EXCEPTION_HANDLERS
+from service.api.feedback import sns_results
 from service.api.health import health, ready
 from service.api.messages import MessagesController
+from service.api.suppressions import SuppressionController
 from service.api.topic_cancel import cancel_topic_emails
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     return Litestar(
-        route_handlers=[health, ready, MessagesController, cancel_topic_emails],
+        route_handlers=[
+            health,
+            ready,
+            MessagesController,
+            cancel_topic_emails,
+            sns_results,
+            SuppressionController,
+        ],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,

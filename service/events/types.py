@@ -131,6 +131,8 @@ class Feedback(Event, frozen=True, kw_only=True):
     topic_id: str | None = None
     sns_message_id: str | None = None
     source: FeedbackSource = "notification"
+    extra: dict[str, Any] = {}
+    """Fields of the SES payload that this version does not map, kept as SES sent them."""
 
 
 class EmailDelivered(Feedback, frozen=True, kw_only=True):
@@ -168,6 +170,33 @@ class EmailDeliveryDelayed(Feedback, frozen=True, kw_only=True):
 class EmailRenderingFailed(Feedback, frozen=True, kw_only=True):
     error_message: str | None = None
     template_name: str | None = None
+
+
+class FeedbackHeld(Event, frozen=True, kw_only=True):
+    """Feedback about an SES message id that no recorded send carries yet (stream
+    `ses:<ses_message_id>`). It is appended again as `event_type` on the email's stream when
+    the send is recorded, and stays here, counted in `held_feedback`, when it never is."""
+
+    ses_message_id: str
+    recipient: str
+    event_type: str
+    """The catalog name of the event it becomes once linked, such as EmailDelivered."""
+    fields: dict[str, Any]
+    """That event's fields except request_id and topic_id."""
+    sns_message_id: str | None = None
+    ses_type: str = ""
+    """The SES type as sent (Delivery, Bounce, Open...)."""
+
+
+class FeedbackUnrecognized(Event, frozen=True, kw_only=True):
+    """A verified SNS notification whose SES payload this version cannot map to an event
+    (stream `sns:<sns_message_id>`). The payload is kept as received."""
+
+    sns_message_id: str
+    topic_arn: str
+    reason: str
+    message: str
+    """The SNS Message as received: usually SES's JSON, as text."""
 
 
 # --- Engagement -------------------------------------------------------------------------
@@ -246,6 +275,8 @@ CATALOG: dict[str, type[Event]] = {
         EmailRejected,
         EmailDeliveryDelayed,
         EmailRenderingFailed,
+        FeedbackHeld,
+        FeedbackUnrecognized,
         EmailOpened,
         EmailClicked,
         EmailUnsubscribed,
