@@ -14,12 +14,13 @@ from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
+from service.api.tracking import TrackingController
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=[health, ready, TrackingController],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
