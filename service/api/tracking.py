@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect
 from psycopg import AsyncConnection
 
@@ -30,6 +30,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _POOL_TIMEOUT_SECONDS = 5.0
 
 AnyRequest = Request[object, object, State]
+_Token = Annotated[str | None, QueryParameter(name="token", required=False)]
 
 
 async def _key(request: AnyRequest) -> bytes:
@@ -59,7 +60,7 @@ def _not_found() -> Response[str]:
 
 class TrackingController(Controller):
     path = "/v1"
-    tags: ClassVar[list[str]] = ["tracking"]
+    tags = ("tracking",)
 
     @get(
         "/events/open",
@@ -73,7 +74,7 @@ class TrackingController(Controller):
     async def open_pixel(
         self,
         request: AnyRequest,
-        token: str | None = Parameter(query="requestId", default=None, required=False),
+        token: Annotated[str | None, QueryParameter(name="requestId", required=False)] = None,
     ) -> Response[bytes]:
         await _record_open(request, token)
         return Response(pages.PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
@@ -88,7 +89,7 @@ class TrackingController(Controller):
         status_code=302,
     )
     async def click(
-        self, request: AnyRequest, token: str | None = Parameter(default=None, required=False)
+        self, request: AnyRequest, token: _Token = None
     ) -> Response[str] | Redirect:
         try:
             verified = tokens.verify(await _key(request), "click", token)
@@ -121,7 +122,7 @@ class TrackingController(Controller):
         media_type=_HTML,
     )
     async def unsubscribe_page(
-        self, request: AnyRequest, token: str | None = Parameter(default=None, required=False)
+        self, request: AnyRequest, token: _Token = None
     ) -> Response[str]:
         try:
             tokens.verify(await _key(request), "unsubscribe", token)
@@ -144,7 +145,7 @@ class TrackingController(Controller):
         status_code=200,
     )
     async def unsubscribe(
-        self, request: AnyRequest, token: str | None = Parameter(default=None, required=False)
+        self, request: AnyRequest, token: _Token = None
     ) -> Response[str]:
         try:
             verified = tokens.verify(await _key(request), "unsubscribe", token)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +35,11 @@ class Personalized:
     text: str | None
     headers: dict[str, str] = field(default_factory=dict)
     """Headers to add to the email, in order (SESv2 `Content.Simple.Headers`)."""
+
+
+def ses_headers(headers: Mapping[str, str]) -> list[dict[str, str]]:
+    """Format headers for SESv2 `SendEmail`'s `Content.Simple.Headers`."""
+    return [{"Name": name, "Value": value} for name, value in headers.items()]
 
 
 def open_url(key: bytes, server_host: str, request_id: str) -> str:
