@@ -14,7 +14,7 @@ from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
-from service.api.tracking import TrackingController
+from service.api.tracking import TrackingController, open_buffer_lifespan
 
 
 def create_app(context: AppContext) -> Litestar:
@@ -32,6 +32,7 @@ def create_app(context: AppContext) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
+        lifespan=[open_buffer_lifespan],
         on_app_init=[_no_debug],
     )
 

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 from psycopg import AsyncConnection
 
-from service.api.context import AppContext, request_context
+from service.api.context import AppContext, context_of, request_context
 from service.logging import get_logger
 from service.metrics import TRACKING
 from service.tracking import pages, tokens
+from service.tracking.buffer import OpenBuffer
 from service.tracking.personalize import UNSUBSCRIBE_PATH
-from service.tracking.record import record_click, record_open, record_unsubscribe
+from service.tracking.record import Hit, record_click, record_open, record_unsubscribe
 from service.tracking.secret import tracking_key
 
 log = get_logger(__name__)
@@ -169,6 +171,19 @@ class TrackingController(Controller):
         return Response(pages.unsubscribed_page(), media_type=_HTML, headers=_NO_STORE)
 
 
+@asynccontextmanager
+async def open_buffer_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Run the pixel's open buffer for the app's lifetime; write what is left at shutdown."""
+    buffer = OpenBuffer(context_of(app.state).pool)
+    buffer.start()
+    app.state["open_buffer"] = buffer
+    try:
+        yield
+    finally:
+        del app.state["open_buffer"]
+        await buffer.close()
+
+
 async def _record_open(request: AnyRequest, token: str | None) -> None:
     """Record the open when the token is valid; never raise, since the image goes out anyway."""
     try:
@@ -180,13 +195,19 @@ async def _record_open(request: AnyRequest, token: str | None) -> None:
         TRACKING.labels("open", "failed").inc()
         log.error("tracking_key_unavailable", error=str(error))
         return
+    user_agent = request.headers.get("user-agent")
+    buffer = request.app.state.get("open_buffer")
+    if isinstance(buffer, OpenBuffer):
+        buffer.offer(Hit(verified.request_id, user_agent, datetime.now(UTC)))
+        return
+    # Without the buffer (an app built without its lifespan) each open is its own transaction.
     try:
         async with _transaction(request) as conn:
             await record_open(
                 conn,
                 request_id=verified.request_id,
                 source="pixel",
-                user_agent=request.headers.get("user-agent"),
+                user_agent=user_agent,
             )
     except Exception as error:
         TRACKING.labels("open", "failed").inc()

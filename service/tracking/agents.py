@@ -24,6 +24,7 @@ table is a heuristic to extend, not a list to trust.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -61,7 +62,18 @@ HUMAN = Classification(machine=False)
 
 def classify(user_agent: str | None, seconds_since_sent: float | None = None) -> Classification:
     """Classify a pixel fetch or link click by user agent and time since the send."""
-    agent = (user_agent or "").strip()
+    by_agent = _classify_agent((user_agent or "").strip())
+    if by_agent is not HUMAN:
+        return by_agent
+    if seconds_since_sent is not None and seconds_since_sent < PREFETCH_SECONDS:
+        return Classification(machine=True, proxy="prefetch")
+    return HUMAN
+
+
+# A campaign's opens come from a few hundred distinct agents, so most lookups are cache hits.
+# Callers cut agents to a bounded length (see service.tracking.record), which bounds the cache.
+@functools.lru_cache(maxsize=4096)
+def _classify_agent(agent: str) -> Classification:
     if not agent:
         return Classification(machine=True, proxy="unknown")
     if "GoogleImageProxy" in agent or "ggpht.com" in agent:
@@ -75,6 +87,4 @@ def classify(user_agent: str | None, seconds_since_sent: float | None = None) ->
             return Classification(machine=True, proxy=name)
     if _BOT.search(agent):
         return Classification(machine=True, proxy="bot")
-    if seconds_since_sent is not None and seconds_since_sent < PREFETCH_SECONDS:
-        return Classification(machine=True, proxy="prefetch")
     return HUMAN

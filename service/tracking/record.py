@@ -16,14 +16,21 @@ two sources reporting at the same moment cannot both miss each other.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 from psycopg import AsyncConnection
 
 from service.events.store import NewEvent, append
-from service.events.types import EmailClicked, EmailOpened, EmailUnsubscribed, EngagementSource
+from service.events.types import (
+    EmailClicked,
+    EmailOpened,
+    EmailUnsubscribed,
+    EngagementSource,
+    Event,
+)
 from service.suppression import suppress
 from service.tracking.agents import Classification, classify
 
@@ -35,31 +42,59 @@ UnsubscribeSource = Literal["link", "one_click", "ses"]
 # slow image loads. A minute is wide for that, yet shorter than most re-reads.
 DUPLICATE_WINDOW_SECONDS = 60.0
 
+# Real user agents are a few hundred characters at most; a longer header is cut, so that a
+# client cannot make every stored event (and the classification cache) hold kilobytes.
+MAX_USER_AGENT_LENGTH = 512
+
 # The first key of the two-key advisory lock: an arbitrary constant that keeps these locks
 # apart from the database's other advisory locks (the migration lock uses a single key).
 _ENGAGEMENT_LOCK_CLASS = 0x5E5_0030
 
-_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+# Locks are taken in key order so that two batches sharing some request ids cannot deadlock.
+_LOCK = """
+SELECT pg_advisory_xact_lock(%s, key)
+FROM (SELECT DISTINCT hashtext(request_id) AS key
+        FROM unnest(%s::text[]) AS request_id
+       ORDER BY key) AS keys
+"""
 
-# The email's topic, when SES accepted it, and whether another source already reported the
-# same engagement. The link condition is true for opens, which pass NULL.
+# Per hit: the email's topic, when SES accepted it, and whether another source already
+# reported the same engagement. The link condition is true for opens, whose link is NULL.
 _CONTEXT = """
 SELECT
-    (SELECT topic_id FROM emails WHERE request_id = %(request_id)s::uuid),
+    emails.topic_id,
     (SELECT occurred_at FROM events
-      WHERE stream = %(stream)s AND type = 'EmailSent'
+      WHERE stream = hits.request_id::text AND type = 'EmailSent'
       ORDER BY position DESC LIMIT 1),
     EXISTS (
         SELECT 1 FROM events
-         WHERE stream = %(stream)s
+         WHERE stream = hits.request_id::text
            AND type = %(type)s
            AND data->>'source' <> %(source)s
            AND data->>'duplicate' = 'false'
-           AND (%(link)s::text IS NULL OR data->>'link' = %(link)s::text)
-           AND occurred_at BETWEEN %(at)s - make_interval(secs => %(window)s)
-                               AND %(at)s + make_interval(secs => %(window)s)
+           AND (hits.link IS NULL OR data->>'link' = hits.link)
+           AND occurred_at BETWEEN hits.at - make_interval(secs => %(window)s)
+                               AND hits.at + make_interval(secs => %(window)s)
     )
+FROM unnest(%(request_ids)s::uuid[], %(ats)s::timestamptz[], %(links)s::text[])
+     WITH ORDINALITY AS hits (request_id, at, link, ord)
+LEFT JOIN emails ON emails.request_id = hits.request_id
+ORDER BY hits.ord
 """
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One open or click to record."""
+
+    request_id: str
+    user_agent: str | None
+    occurred_at: datetime
+    link: str | None = None
+    """The original target of a click; None for an open."""
+    topic_id: str | None = None
+    """The topic when the caller knows it (SES tags); looked up in `emails` otherwise."""
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,36 +104,30 @@ class _Context:
     duplicate: bool
 
 
-async def _context(
-    conn: Connection,
-    *,
-    request_id: str,
-    event_type: str,
-    source: EngagementSource,
-    at: datetime,
-    link: str | None = None,
-) -> _Context:
-    await conn.execute(_LOCK, (_ENGAGEMENT_LOCK_CLASS, request_id))
+async def _contexts(
+    conn: Connection, event_type: str, source: EngagementSource, hits: Sequence[Hit]
+) -> list[_Context]:
+    request_ids = [hit.request_id for hit in hits]
+    await conn.execute(_LOCK, (_ENGAGEMENT_LOCK_CLASS, request_ids))
     cursor = await conn.execute(
         _CONTEXT,
         {
-            "request_id": request_id,
-            "stream": request_id,
             "type": event_type,
             "source": source,
-            "link": link,
-            "at": at,
             "window": DUPLICATE_WINDOW_SECONDS,
+            "request_ids": request_ids,
+            "ats": [hit.occurred_at for hit in hits],
+            "links": [hit.link for hit in hits],
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    topic_id, sent_at, duplicate = row
-    return _Context(
-        topic_id=None if topic_id is None else str(topic_id),
-        sent_at=sent_at if isinstance(sent_at, datetime) else None,
-        duplicate=bool(duplicate),
-    )
+    return [
+        _Context(
+            topic_id=None if topic_id is None else str(topic_id),
+            sent_at=sent_at if isinstance(sent_at, datetime) else None,
+            duplicate=bool(duplicate),
+        )
+        for topic_id, sent_at, duplicate in await cursor.fetchall()
+    ]
 
 
 def _canonical_request_id(request_id: str) -> str:
@@ -108,11 +137,85 @@ def _canonical_request_id(request_id: str) -> str:
         raise ValueError(f"request id {request_id!r} is not a UUID") from None
 
 
-def _classification(
-    user_agent: str | None, at: datetime, sent_at: datetime | None
-) -> Classification:
-    seconds = None if sent_at is None else (at - sent_at).total_seconds()
-    return classify(user_agent, seconds)
+def _canonical(hits: Sequence[Hit]) -> list[Hit]:
+    return [
+        replace(
+            hit,
+            request_id=_canonical_request_id(hit.request_id),
+            user_agent=None if hit.user_agent is None else hit.user_agent[:MAX_USER_AGENT_LENGTH],
+        )
+        for hit in hits
+    ]
+
+
+def _classification(hit: Hit, sent_at: datetime | None) -> Classification:
+    seconds = None if sent_at is None else (hit.occurred_at - sent_at).total_seconds()
+    return classify(hit.user_agent, seconds)
+
+
+async def record_opens(
+    conn: Connection, source: EngagementSource, hits: Sequence[Hit]
+) -> list[EmailOpened]:
+    """Append one `EmailOpened` per hit, classified and checked for duplicates, in one batch.
+
+    Call it inside a transaction. Hits of one batch are compared with stored events only,
+    which is right because they all come from the same source.
+    """
+    if not hits:
+        return []
+    hits = _canonical(hits)
+    contexts = await _contexts(conn, "EmailOpened", source, hits)
+    events: list[EmailOpened] = []
+    for hit, context in zip(hits, contexts, strict=True):
+        kind = _classification(hit, context.sent_at)
+        events.append(
+            EmailOpened(
+                request_id=hit.request_id,
+                topic_id=hit.topic_id or context.topic_id,
+                user_agent=hit.user_agent,
+                machine=kind.machine,
+                proxy=kind.proxy,
+                source=source,
+                duplicate=context.duplicate,
+            )
+        )
+    await append(conn, _new_events(hits, events))
+    return events
+
+
+async def record_clicks(
+    conn: Connection, source: EngagementSource, hits: Sequence[Hit]
+) -> list[EmailClicked]:
+    """Append one `EmailClicked` per hit; `Hit.link` is required. See `record_opens`."""
+    if not hits:
+        return []
+    hits = _canonical(hits)
+    if any(hit.link is None for hit in hits):
+        raise ValueError("every click needs its link")
+    contexts = await _contexts(conn, "EmailClicked", source, hits)
+    events: list[EmailClicked] = []
+    for hit, context in zip(hits, contexts, strict=True):
+        kind = _classification(hit, context.sent_at)
+        events.append(
+            EmailClicked(
+                request_id=hit.request_id,
+                topic_id=hit.topic_id or context.topic_id,
+                link=hit.link or "",
+                user_agent=hit.user_agent,
+                machine=kind.machine,
+                source=source,
+                duplicate=context.duplicate,
+            )
+        )
+    await append(conn, _new_events(hits, events))
+    return events
+
+
+def _new_events(hits: Sequence[Hit], events: Sequence[Event]) -> list[NewEvent]:
+    return [
+        NewEvent(hit.request_id, event, hit.occurred_at, hit.dedupe_key)
+        for hit, event in zip(hits, events, strict=True)
+    ]
 
 
 async def record_open(
@@ -130,22 +233,8 @@ async def record_open(
     Call it inside a transaction. `occurred_at` is when the open happened (SES's timestamp for
     `source='ses'`), now when None. `dedupe_key` is for events that may arrive twice (SNS).
     """
-    request_id = _canonical_request_id(request_id)
-    at = occurred_at or datetime.now(UTC)
-    context = await _context(
-        conn, request_id=request_id, event_type="EmailOpened", source=source, at=at
-    )
-    kind = _classification(user_agent, at, context.sent_at)
-    event = EmailOpened(
-        request_id=request_id,
-        topic_id=topic_id or context.topic_id,
-        user_agent=user_agent,
-        machine=kind.machine,
-        proxy=kind.proxy,
-        source=source,
-        duplicate=context.duplicate,
-    )
-    await append(conn, [NewEvent(request_id, event, at, dedupe_key)])
+    hit = Hit(request_id, user_agent, occurred_at or datetime.now(UTC), None, topic_id, dedupe_key)
+    (event,) = await record_opens(conn, source, [hit])
     return event
 
 
@@ -163,25 +252,11 @@ async def record_click(
     """Append an `EmailClicked` for one email and link, classified and checked for a duplicate.
 
     `link` is the original target. SES reports the URL it saw in the message, which is the
-    tracked redirect when click tracking is on here too: pass it through `original_link`
-    first so both sources name the same link.
+    tracked redirect when click tracking is on here too: pass it through
+    `service.tracking.personalize.original_link` first so both sources name the same link.
     """
-    request_id = _canonical_request_id(request_id)
-    at = occurred_at or datetime.now(UTC)
-    context = await _context(
-        conn, request_id=request_id, event_type="EmailClicked", source=source, at=at, link=link
-    )
-    kind = _classification(user_agent, at, context.sent_at)
-    event = EmailClicked(
-        request_id=request_id,
-        topic_id=topic_id or context.topic_id,
-        link=link,
-        user_agent=user_agent,
-        machine=kind.machine,
-        source=source,
-        duplicate=context.duplicate,
-    )
-    await append(conn, [NewEvent(request_id, event, at, dedupe_key)])
+    hit = Hit(request_id, user_agent, occurred_at or datetime.now(UTC), link, topic_id, dedupe_key)
+    (event,) = await record_clicks(conn, source, [hit])
     return event
 
 

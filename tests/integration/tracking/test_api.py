@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
@@ -52,6 +53,17 @@ async def _events(pool: Pool, request_id: str, kind: type) -> list[object]:
     return [item.event for item in stored if isinstance(item.event, kind)]
 
 
+async def _wait_for_events(pool: Pool, request_id: str, kind: type) -> list[object]:
+    """Return the events once some are stored: pixel opens are written in batches."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while asyncio.get_running_loop().time() < deadline:
+        events = await _events(pool, request_id, kind)
+        if events:
+            return events
+        await asyncio.sleep(0.02)
+    return []
+
+
 async def _event_count(pool: Pool) -> int:
     async with pool.connection() as conn:
         cursor = await conn.execute("SELECT count(*) FROM events")
@@ -86,7 +98,7 @@ async def test_pixel_valid_token_records_open(client: Client, pool: Pool) -> Non
     pixel_url = html.split('src="')[1].split('"')[0]
     response = await client.get(_path(pixel_url), headers={"user-agent": IPHONE})
     _assert_pixel(response)
-    (opened,) = await _events(pool, request_id, EmailOpened)
+    (opened,) = await _wait_for_events(pool, request_id, EmailOpened)
     assert isinstance(opened, EmailOpened)
     assert opened.user_agent == IPHONE
     assert opened.source == "pixel"
@@ -107,12 +119,16 @@ async def test_pixel_invalid_token_still_gif(client: Client, pool: Pool, query: 
 
 
 async def test_pixel_rejects_other_purpose_token(client: Client, pool: Pool) -> None:
-    """An unsubscribe token in the pixel URL records no open."""
+    """An unsubscribe token in the pixel URL records no open, while a valid one after it does."""
     request_id = await _sent_email(pool)
     token = tokens.sign(KEY, "unsubscribe", request_id)
-    response = await client.get(f"/v1/events/open?requestId={token}")
-    _assert_pixel(response)
-    assert await _events(pool, request_id, EmailOpened) == []
+    _assert_pixel(await client.get(f"/v1/events/open?requestId={token}"))
+    valid = tokens.sign(KEY, "open", request_id)
+    _assert_pixel(await client.get(f"/v1/events/open?requestId={valid}"))
+    # The valid open is written after the rejected request, so one event means none for it.
+    assert len(await _wait_for_events(pool, request_id, EmailOpened)) == 1
+    await asyncio.sleep(0.1)
+    assert len(await _events(pool, request_id, EmailOpened)) == 1
 
 
 # --- clicks --------------------------------------------------------------------------------

@@ -13,8 +13,11 @@ from service.events.types import EmailClicked, EmailOpened, EmailUnsubscribed
 from service.suppression import is_suppressed
 from service.tracking.record import (
     DUPLICATE_WINDOW_SECONDS,
+    MAX_USER_AGENT_LENGTH,
+    Hit,
     record_click,
     record_open,
+    record_opens,
     record_unsubscribe,
 )
 from tests.integration.tracking.helpers import insert_sent_email
@@ -242,3 +245,30 @@ async def test_unsubscribe_unknown_request(pool: Pool) -> None:
         count = await cursor.fetchone()
     assert result is None
     assert count == (0,)
+
+
+async def test_batch_marks_only_matching_duplicates(pool: Pool) -> None:
+    """In one batch, only the hit whose email SES already reported is a duplicate."""
+    reported, other = await _sent_email(pool), await _sent_email(pool)
+    async with pool.connection() as conn, conn.transaction():
+        await record_open(
+            conn, request_id=reported, source="ses", user_agent=CHROME, occurred_at=T0
+        )
+        events = await record_opens(
+            conn,
+            "pixel",
+            [Hit(reported, CHROME, T0), Hit(other, CHROME, T0), Hit(reported.upper(), None, T0)],
+        )
+    assert [e.duplicate for e in events] == [True, False, True]
+    assert [e.request_id for e in events] == [reported, other, reported]
+    assert events[2].machine is True
+
+
+async def test_long_user_agent_is_cut(pool: Pool) -> None:
+    """A user agent longer than the limit is stored cut to the limit."""
+    request_id = await _sent_email(pool)
+    async with pool.connection() as conn, conn.transaction():
+        opened = await record_open(
+            conn, request_id=request_id, source="pixel", user_agent="x" * 100_000, occurred_at=T0
+        )
+    assert opened.user_agent == "x" * MAX_USER_AGENT_LENGTH
