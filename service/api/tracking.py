@@ -90,9 +90,7 @@ class TrackingController(Controller):
         ),
         status_code=302,
     )
-    async def click(
-        self, request: AnyRequest, token: _Token = None
-    ) -> Response[str] | Redirect:
+    async def click(self, request: AnyRequest, token: _Token = None) -> Response[str] | Redirect:
         try:
             verified = tokens.verify(await _key(request), "click", token)
         except tokens.InvalidToken:
@@ -123,15 +121,15 @@ class TrackingController(Controller):
         description="Shows a button that POSTs; a GET alone never unsubscribes.",
         media_type=_HTML,
     )
-    async def unsubscribe_page(
-        self, request: AnyRequest, token: _Token = None
-    ) -> Response[str]:
+    async def unsubscribe_page(self, request: AnyRequest, token: _Token = None) -> Response[str]:
         try:
             tokens.verify(await _key(request), "unsubscribe", token)
         except tokens.InvalidToken:
             TRACKING.labels("unsubscribe", "invalid_token").inc()
             return _not_found()
-        action = f"{UNSUBSCRIBE_PATH}?token={token}"
+        # A relative reference keeps the page's own path, so a SERVER_HOST with a path
+        # prefix (behind a reverse proxy) still posts to the right place.
+        action = f"?token={token}"
         return Response(
             pages.confirm_unsubscribe_page(action), media_type=_HTML, headers=_NO_STORE
         )
@@ -146,9 +144,7 @@ class TrackingController(Controller):
         media_type=_HTML,
         status_code=200,
     )
-    async def unsubscribe(
-        self, request: AnyRequest, token: _Token = None
-    ) -> Response[str]:
+    async def unsubscribe(self, request: AnyRequest, token: _Token = None) -> Response[str]:
         try:
             verified = tokens.verify(await _key(request), "unsubscribe", token)
         except tokens.InvalidToken:
@@ -180,7 +176,7 @@ async def open_buffer_lifespan(app: Litestar) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        del app.state["open_buffer"]
+        app.state.pop("open_buffer", None)
         await buffer.close()
 
 

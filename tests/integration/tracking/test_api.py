@@ -10,10 +10,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from service.api.app import create_app
 from service.api.context import AppContext
+from service.api.tracking import open_buffer_lifespan
 from service.db.pool import Pool
 from service.events.store import read_stream
 from service.events.types import EmailClicked, EmailOpened, EmailUnsubscribed
@@ -30,15 +30,27 @@ KEY = SECRET.encode()
 HOST = "https://mail.example.com"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 @pytest.fixture
-async def client(pool: Pool, tmp_path: Path, database_url: str) -> AsyncIterator[Client]:
+def app(pool: Pool, tmp_path: Path, database_url: str) -> Litestar:
     settings = make_settings(
         tmp_path, database_url, tracking_secret=Secret(SECRET), server_host=HOST
     )
-    async with AsyncTestClient(app=create_app(AppContext(settings, pool))) as test_client:
+    return create_app(AppContext(settings, pool))
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[Client]:
+    # The app runs in the test's event loop, with the open buffer that its lifespan starts in
+    # production started here by hand: Litestar's test client would run the lifespan in a
+    # thread with its own loop, away from the pool's.
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with (
+        open_buffer_lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client,
+    ):
         yield test_client
 
 
@@ -104,6 +116,18 @@ async def test_pixel_valid_token_records_open(client: Client, pool: Pool) -> Non
     assert opened.source == "pixel"
     assert opened.topic_id == "newsletter"
     assert opened.machine is False
+
+
+async def test_pixel_without_buffer_writes_directly(
+    client: Client, app: Litestar, pool: Pool
+) -> None:
+    """An app whose open buffer is not running records each open in its own transaction."""
+    request_id = await _sent_email(pool)
+    app.state.pop("open_buffer")
+    token = tokens.sign(KEY, "open", request_id)
+    _assert_pixel(await client.get(f"/v1/events/open?requestId={token}"))
+    (opened,) = await _events(pool, request_id, EmailOpened)
+    assert opened.source == "pixel"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -202,7 +226,8 @@ async def test_unsubscribe_get_changes_nothing(client: Client, pool: Pool) -> No
     response = await client.get(_path(url))
     assert response.status_code == 200
     assert '<form method="post"' in response.text
-    assert f'action="{_path(url)}"' in response.text
+    token = url.split("token=")[1]
+    assert f'action="?token={token}"' in response.text
     assert await _event_count(pool) == before
     async with pool.connection() as conn:
         assert not await is_suppressed(conn, "reader@example.com")
