@@ -2,10 +2,11 @@
 
 Starts an embedded PostgreSQL in a temporary folder, creates and migrates a database, inserts
 sent emails, starts `ses-sender serve` on 127.0.0.1 against it, and loads it from a second
-process with wrk (Debian package `wrk`). Each run measures, one after the other, pixel
-requests with valid tokens of those emails (each one appends an EmailOpened), pixel requests
-with rejected tokens (no database work) and `GET /health` (the HTTP floor), so the ratios
-between them come from the same conditions. Prints one line per measurement and the medians.
+process with wrk (Debian package `wrk`). Each run measures three loads one after the
+other: pixel requests with valid tokens of those emails (each appends an EmailOpened), pixel
+requests with rejected tokens (no database work), and `GET /health` (the HTTP floor). The
+ratios between them therefore come from the same conditions. Prints one line per
+measurement and the medians.
 
     .venv/bin/python bench/pixel.py --runs 3 --duration 15 --connections 64
 

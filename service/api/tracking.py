@@ -28,7 +28,7 @@ log = get_logger(__name__)
 
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
-# Waiting longer than this for a connection helps nobody: the image is answered regardless.
+# The pixel is returned even when recording fails, so a longer wait would only delay it.
 _POOL_TIMEOUT_SECONDS = 5.0
 
 AnyRequest = Request[object, object, State]
@@ -107,7 +107,7 @@ class TrackingController(Controller):
                     user_agent=request.headers.get("user-agent"),
                 )
         except Exception as error:
-            # The recipient still reaches the link; only the statistic is lost.
+            # The recipient still reaches the link, and only the statistic is lost.
             TRACKING.labels("click", "failed").inc()
             log.error("click_record_failed", request_id=verified.request_id, error=str(error))
         else:
@@ -181,7 +181,8 @@ async def open_buffer_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 async def _record_open(request: AnyRequest, token: str | None) -> None:
-    """Record the open when the token is valid; never raise, since the image goes out anyway."""
+    """Record the open when the token is valid. Errors are logged and counted, not raised,
+    because the image is returned either way."""
     try:
         verified = tokens.verify(await _key(request), "open", token)
     except tokens.InvalidToken:

@@ -15,9 +15,10 @@ The rules, first match wins (result: machine or not, and the `proxy` name):
 
 Gmail fetches images through its proxy when the recipient opens the message, so that fetch is
 a real open (flagged with its proxy so reports can show it). Apple's proxy fetches every image
-when the message reaches the device, whether or not it is read; Apple documents the
-prefetch but not the agent, and ESPs report the bare `Mozilla/5.0` agent for it (SocketLabs'
-help page on identifying Apple MPP opens describes the prefetch behaviour). Scanner names are
+when the message reaches the device, whether or not it is read. SocketLabs' help page
+"Identifying Apple MPP opens in notification API events" describes that prefetch. Apple does
+not document the agent; the bare `Mozilla/5.0` rule is the one ESPs commonly use, and an
+estimate. Scanner names are
 the products' own names as they appear in their agents; they change without notice, so this
 table is a heuristic to extend, not a list to trust.
 """

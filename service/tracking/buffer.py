@@ -1,9 +1,9 @@
 """A bounded in-memory buffer of pixel opens, written to the database in batches.
 
-The pixel is the busiest endpoint: a campaign sent at once is opened at once. Writing each
-open in its own transaction costs several round trips and a commit per request, so the
-handler only verifies the token and offers the open here, and one background task writes
-what accumulated every `interval` seconds in a single transaction.
+The pixel is the busiest endpoint, because a campaign sent at once is opened at once. Writing
+each open in its own transaction costs several round trips and a commit per request. So the
+handler only verifies the token and offers the open here. One background task writes what
+has accumulated every `interval` seconds in a single transaction.
 
 Durability trade-off: an open is in memory until its batch commits, normally a few
 milliseconds. A process that is killed (SIGKILL, out of memory, power loss) loses the opens
@@ -29,14 +29,18 @@ _RETRY_DELAYS_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class OpenBuffer:
-    """Collects pixel opens and writes them in batches from one background task."""
+    """Collects pixel opens and writes them in batches from one background task.
+
+    `max_batch` bounds the Python work done between two awaits (decoding, classifying and
+    encoding each open), so a backlog does not stall the event loop that serves the pixel.
+    """
 
     def __init__(
         self,
         pool: Pool,
         *,
         max_pending: int = 20_000,
-        max_batch: int = 1_000,
+        max_batch: int = 250,
         interval: float = 0.005,
     ) -> None:
         self._pool = pool

@@ -40,7 +40,7 @@ def not_found_page() -> str:
 
 
 def confirm_unsubscribe_page(action: str) -> str:
-    """The page a GET shows: a button that POSTs, since link scanners follow every GET."""
+    """Render the page a GET shows: a button that POSTs, since link scanners follow GETs."""
     return _page(
         "Unsubscribe",
         "<p>Do you want to stop receiving these emails?</p>"

@@ -58,10 +58,10 @@ def unsubscribe_url(key: bytes, server_host: str, request_id: str) -> str:
 
 
 def original_link(link: str, key: bytes, request_id: str) -> str:
-    """Return the target of a tracked click URL made for `request_id`; any other link as it is.
+    """Return the target of a tracked click URL made for `request_id`, or any other link as is.
 
-    SES's click tracking sees the message after this service rewrote its links, so the link
-    in an SES `Click` event is the tracked redirect, not the URL the author wrote.
+    SES's click tracking rewrites the message after this service rewrote its links, so the
+    link in an SES `Click` event is the tracked redirect, not the URL the author wrote.
     """
     try:
         parts = urlsplit(link)
@@ -91,6 +91,9 @@ def trackable_target(raw_href: str) -> str | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if len(target.encode()) > tokens.MAX_TARGET_BYTES:
+        # Too long to sign into a token that `verify` accepts, so the link stays untracked.
         return None
     return target
 

@@ -42,8 +42,8 @@ UnsubscribeSource = Literal["link", "one_click", "ses"]
 # slow image loads. A minute is wide for that, yet shorter than most re-reads.
 DUPLICATE_WINDOW_SECONDS = 60.0
 
-# Real user agents are a few hundred characters at most; a longer header is cut, so that a
-# client cannot make every stored event (and the classification cache) hold kilobytes.
+# Real user agents are a few hundred characters long. A longer header is cut, so that a client
+# cannot make every stored event (and the classification cache) hold kilobytes.
 MAX_USER_AGENT_LENGTH = 512
 
 # The first key of the two-key advisory lock: an arbitrary constant that keeps these locks

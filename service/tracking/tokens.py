@@ -3,9 +3,9 @@
 A token is URL-safe base64 (no padding) of `request id (16 bytes) | MAC (16 bytes) | target`,
 where the target is the link's URL in UTF-8 for click tokens and empty otherwise. The MAC is
 HMAC-SHA256 under the tracking secret over the purpose, the request id and the target,
-truncated to 128 bits. Binding the purpose means an open token is not a valid click or
-unsubscribe token; binding the target means a click token redirects only to the URL it was
-made for. An open or unsubscribe token is 43 characters long.
+truncated to 128 bits. Because the purpose is signed, an open token is not a valid click or
+unsubscribe token. Because the target is signed, a click token redirects only to the URL it
+was made for. An open or unsubscribe token is 43 characters long.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ Purpose = Literal["open", "click", "unsubscribe"]
 
 _REQUEST_ID_BYTES = 16
 _MAC_BYTES = 16
-# The longest click target accepted when verifying, so a crafted token cannot make the
-# server hash megabytes. Browsers and mail clients handle URLs far shorter than this.
+# Maximum length of a token that `verify` accepts, so that a crafted token cannot make the
+# server decode and hash megabytes. Click targets are limited to fit in it.
 MAX_TOKEN_LENGTH = 8192
+MAX_TARGET_BYTES = MAX_TOKEN_LENGTH * 3 // 4 - 32
 
 
 class InvalidToken(ValueError):
@@ -33,7 +34,7 @@ class InvalidToken(ValueError):
 
 @dataclass(frozen=True)
 class Verified:
-    """What a valid token carries."""
+    """The contents of a valid token."""
 
     request_id: str
     target: str | None
@@ -58,6 +59,8 @@ def sign(key: bytes, purpose: Purpose, request_id: str, target: str | None = Non
         raise ValueError("a click token needs a target URL, and only a click token takes one")
     rid = _request_id_bytes(request_id)
     target_bytes = (target or "").encode()
+    if len(target_bytes) > MAX_TARGET_BYTES:
+        raise ValueError(f"target URL is longer than {MAX_TARGET_BYTES} bytes")
     raw = rid + _mac(key, purpose, rid, target_bytes) + target_bytes
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -70,7 +73,7 @@ def verify(key: bytes, purpose: Purpose, token: str | None) -> Verified:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise InvalidToken("token is not URL-safe base64") from None
-    # The decoder ignores stray characters and unused trailing bits; only the one canonical
+    # The decoder ignores stray characters and unused trailing bits. Only the canonical
     # spelling of the bytes is accepted, so any change to the token is rejected.
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         raise InvalidToken("token is not in canonical form")

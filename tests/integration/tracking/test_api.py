@@ -43,9 +43,9 @@ def app(pool: Pool, tmp_path: Path, database_url: str) -> Litestar:
 
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[Client]:
-    # The app runs in the test's event loop, with the open buffer that its lifespan starts in
-    # production started here by hand: Litestar's test client would run the lifespan in a
-    # thread with its own loop, away from the pool's.
+    # The app runs in the test's event loop, and the open buffer is started here by hand.
+    # Litestar's test client would run the lifespan in a thread with its own event loop,
+    # away from the pool's.
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         open_buffer_lifespan(app),
@@ -255,7 +255,7 @@ async def test_one_click_post_suppresses(client: Client, pool: Pool) -> None:
 
 
 async def test_one_click_multipart_post(client: Client, pool: Pool) -> None:
-    """RFC 8058 recommends multipart/form-data; it works too."""
+    """The multipart/form-data body that RFC 8058 recommends works too."""
     request_id = await _sent_email(pool)
     url = _path(unsubscribe_url(KEY, HOST, request_id))
     response = await client.post(url, files={"List-Unsubscribe": (None, "One-Click")})

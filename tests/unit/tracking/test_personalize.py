@@ -284,3 +284,21 @@ def test_original_link_keeps_other_links() -> None:
     other = "https://example.com/v1/events/click?token=bogus"
     assert original_link(other, KEY, REQUEST_ID) == other
     assert original_link("https://example.com/", KEY, REQUEST_ID) == "https://example.com/"
+
+
+def test_overlong_link_stays_untracked() -> None:
+    """A link too long to sign into a verifiable token is left as written."""
+    long_link = "https://example.com/?q=" + "a" * tokens.MAX_TARGET_BYTES
+    html = f'<a href="{long_link}">x</a>'
+    result = _personalize(html, track_clicks=True)
+    assert result is not None
+    assert result.startswith(html)
+
+
+def test_longest_trackable_link_verifies() -> None:
+    """A link at the size limit still gets a token that verifies."""
+    prefix = "https://example.com/?q="
+    link = prefix + "a" * (tokens.MAX_TARGET_BYTES - len(prefix))
+    result = _personalize(f'<a href="{link}">x</a>', track_clicks=True)
+    assert result is not None
+    assert _click_target(_hrefs(result)[0]) == link

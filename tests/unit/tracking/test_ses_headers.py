@@ -40,7 +40,7 @@ def test_headers_reach_sendemail_request() -> None:
     sent: list[dict[str, Any]] = []
 
     def capture(request: Any, **_: Any) -> AWSResponse:
-        # Answer in place of the network: the request never leaves the process.
+        # Return a response in place of the network, so the request never leaves the process.
         sent.append(json.loads(request.body))
         return AWSResponse(request.url, 200, {}, _Body(b'{"MessageId": "m-1"}'))
 
