@@ -53,10 +53,7 @@ async def serve_api(context: AppContext, host: str, stop: asyncio.Event) -> None
 def _listen(host: str, port: int) -> socket.socket:
     """Bind the listening socket here, so a port in use is a clear error and not an exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP must be explicit: asyncio sets TCP_NODELAY only on sockets whose `proto` is
-    # IPPROTO_TCP, and accepted sockets inherit the listener's. With proto 0, Nagle's algorithm
-    # holds the response body back until the client's delayed ACK, about 40 ms per response.
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
