@@ -179,14 +179,15 @@ def main() -> None:
         migrate(url)
         scenarios = _scenarios(folder, _insert_emails(url, args.emails))
         server = _start_server(url, args.port, folder)
-        load = (args.port, args.duration, args.connections, args.threads)
         results: dict[str, list[Result]] = {name: [] for name in scenarios}
         for run in range(1, args.runs + 1):
             for name, script in scenarios.items():
                 if run == 1:
                     _run_wrk(args.port, script, 3, args.connections, args.threads)  # warm-up
                 before = _opens(url)
-                output = _run_wrk(load[0], script, *load[1:])
+                output = _run_wrk(
+                    args.port, script, args.duration, args.connections, args.threads
+                )
                 time.sleep(0.5)
                 result = _parse(output, _opens(url) - before)
                 results[name].append(result)
