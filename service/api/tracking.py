@@ -42,8 +42,11 @@ async def _key(request: AnyRequest) -> bytes:
     if isinstance(key, bytes):
         return key
     context = request_context(request)
-    async with context.pool.connection(timeout=_POOL_TIMEOUT_SECONDS) as conn:
-        key = await tracking_key(conn, context.settings)
+    if context.settings.tracking_secret is not None:
+        key = context.settings.tracking_secret.reveal().encode()
+    else:
+        async with context.pool.connection(timeout=_POOL_TIMEOUT_SECONDS) as conn:
+            key = await tracking_key(conn, context.settings)
     state["tracking_key"] = key
     return key
 
