@@ -73,3 +73,10 @@ EMAILS_CANCELLED = Counter(
     ["scope"],
     registry=REGISTRY,
 )
+TRACKING = Counter(
+    "ses_sender_tracking_requests",
+    "Tracking requests by kind (open, click, unsubscribe) and outcome "
+    "(recorded, invalid_token, unknown_email, failed).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)

@@ -18,6 +18,7 @@ from service.api.health import health, ready
 from service.api.messages import MessagesController
 from service.api.suppressions import SuppressionController
 from service.api.topic_cancel import cancel_topic_emails
+from service.api.tracking import TrackingController, open_buffer_lifespan
 
 
 def create_app(context: AppContext) -> Litestar:
@@ -30,6 +31,7 @@ def create_app(context: AppContext) -> Litestar:
             cancel_topic_emails,
             sns_results,
             SuppressionController,
+            TrackingController,
         ],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -44,6 +46,7 @@ def create_app(context: AppContext) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
+        lifespan=[open_buffer_lifespan],
         on_app_init=[_no_debug],
     )
 
