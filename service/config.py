@@ -1,6 +1,6 @@
 """Settings: read from the environment and an optional `.env` file, validated once at startup.
 
-Every variable has a parser that raises ValueError with what it expected; `load_settings` turns
+Every variable has a parser that raises ValueError with what it expected. `load_settings` turns
 that into one ConfigError line naming the variable, the value (masked for secrets) and the fix.
 """
 
@@ -57,6 +57,8 @@ class Settings:
     max_content_bytes: int = 1_000_000
     max_subject_length: int = 998
     max_request_bytes: int = 20_000_000
+    idempotency_key_hours: int = 24
+    """How long an Idempotency-Key of POST /v1/messages is remembered."""
 
 
 def _text(value: str) -> str:
@@ -216,11 +218,22 @@ _SPECS = (
     _Spec("MAX_CONTENT_BYTES", "max_content_bytes", _positive_integer),
     _Spec("MAX_SUBJECT_LENGTH", "max_subject_length", _positive_integer),
     _Spec("MAX_REQUEST_BYTES", "max_request_bytes", _positive_integer),
+    _Spec("IDEMPOTENCY_KEY_HOURS", "idempotency_key_hours", _positive_integer),
 )
 
 
 def _shown(variable: str, value: str) -> str:
+    if variable == "DATABASE_URL":
+        return repr(_mask_password(value))
     return "(hidden)" if variable in SECRET_VARIABLES else repr(value)
+
+
+def _mask_password(url: str) -> str:
+    """Show a URL with its password replaced, so an error can name it without leaking it."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _parse(variable: str, value: str, parse: Callable[[str], T]) -> T:
@@ -268,21 +281,33 @@ def load_settings(
 ) -> Settings:
     """Read and validate every setting; raise ConfigError on the first bad one."""
     env = read_environment(environ, env_file)
-    data_dir = _parse(
-        "DATA_DIR",
-        env.get("DATA_DIR", platformdirs.user_data_dir("ses-sender", appauthor=False)),
-        _path,
-    )
+    errors: list[str] = []
+
+    def collect(parse: Callable[[], T]) -> T | None:
+        try:
+            return parse()
+        except ConfigError as error:
+            errors.append(str(error))
+            return None
+
+    default_data_dir = platformdirs.user_data_dir("ses-sender", appauthor=False)
+    data_dir = collect(lambda: _parse("DATA_DIR", env.get("DATA_DIR", default_data_dir), _path))
+    certs_default = str((data_dir or Path(default_data_dir)) / "sns-certs")
     values: dict[str, Any] = {
-        "database_url": _database_url(env),
+        "database_url": collect(lambda: _database_url(env)),
         "data_dir": data_dir,
-        "sns_certs_dir": _parse(
-            "SNS_CERTS_DIR", env.get("SNS_CERTS_DIR", str(data_dir / "sns-certs")), _path
+        "sns_certs_dir": collect(
+            lambda: _parse("SNS_CERTS_DIR", env.get("SNS_CERTS_DIR", certs_default), _path)
         ),
     }
     for spec in _SPECS:
         if spec.variable in env:
-            values[spec.attribute] = _parse(spec.variable, env[spec.variable], spec.parse)
+            values[spec.attribute] = collect(
+                lambda spec=spec: _parse(spec.variable, env[spec.variable], spec.parse)  # type: ignore[misc]
+            )
+    if errors:
+        # Every bad value is reported at once, one per line, so one restart fixes them all.
+        raise ConfigError("\n".join(errors))
     if "SERVER_HOST" not in env and "SERVER_PORT" in env:
         values["server_host"] = f"http://localhost:{values['server_port']}"
     return Settings(**values)

@@ -61,3 +61,22 @@ HTTP_REQUESTS = Counter(
     ["route", "status"],
     registry=REGISTRY,
 )
+EMAILS_ACCEPTED = Counter(
+    "ses_sender_emails_accepted",
+    "Emails accepted by POST /v1/messages, by initial status: queued or scheduled.",
+    ["status"],
+    registry=REGISTRY,
+)
+EMAILS_CANCELLED = Counter(
+    "ses_sender_emails_cancelled",
+    "Emails cancelled before sending, by scope: request or topic.",
+    ["scope"],
+    registry=REGISTRY,
+)
+TRACKING = Counter(
+    "ses_sender_tracking_requests",
+    "Tracking requests by kind (open, click, unsubscribe) and outcome "
+    "(recorded, invalid_token, unknown_email, failed).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)

@@ -53,7 +53,9 @@ async def serve_api(context: AppContext, host: str, stop: asyncio.Event) -> None
 def _listen(host: str, port: int) -> socket.socket:
     """Bind the listening socket here, so a port in use is a clear error and not an exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP must be given: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # is TCP, and without it Nagle plus delayed ACKs stall each response by about 40 ms.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))

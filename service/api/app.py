@@ -14,17 +14,33 @@ from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.error_responses import document_error_responses
 from service.api.errors import EXCEPTION_HANDLERS
+from service.api.feedback import sns_results
 from service.api.health import health, ready
+from service.api.messages import MessagesController
 from service.api.metrics import count_request, metrics
+from service.api.suppressions import SuppressionController
+from service.api.topic_cancel import cancel_topic_emails
+from service.api.tracking import TrackingController, open_buffer_lifespan
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     app = Litestar(
-        route_handlers=[health, ready, metrics],
+        route_handlers=[
+            health,
+            ready,
+            metrics,
+            MessagesController,
+            cancel_topic_emails,
+            sns_results,
+            SuppressionController,
+            TrackingController,
+        ],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
+        # service.logging configures the process; Litestar's default would replace its handlers.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="ses-sender",
             version=__version__,
@@ -33,10 +49,8 @@ def create_app(context: AppContext) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
+        lifespan=[open_buffer_lifespan],
         before_send=[count_request],
-        # Logging is configured once per process by service.logging; Litestar's default
-        # configuration would replace it with its own format when the app starts.
-        logging_config=None,
         on_app_init=[_no_debug],
     )
     document_error_responses(app)

@@ -1,8 +1,9 @@
-"""What the request handlers share: settings and the database pool."""
+"""The state shared by request handlers: settings and the database pool."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from litestar import Request
 from litestar.datastructures import State
@@ -10,11 +11,16 @@ from litestar.datastructures import State
 from service.config import Settings
 from service.db.pool import Pool
 
+if TYPE_CHECKING:
+    from service.feedback.handler import SnsCallback
+
 
 @dataclass
 class AppContext:
     settings: Settings
     pool: Pool
+    sns_callback: SnsCallback | None = None
+    """The SNS callback's verifier and store; built from the settings when None."""
 
 
 def context_of(state: State) -> AppContext:

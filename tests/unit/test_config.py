@@ -63,7 +63,7 @@ def test_incomplete_db_parts(tmp_path: Path) -> None:
         ("SNS_AUTO_CONFIRM", "maybe", "SNS_AUTO_CONFIRM='maybe' is invalid: expected true or"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' is invalid: expected json or console"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is invalid: expected one of"),
-        ("DATABASE_URL", "mysql://x", "DATABASE_URL=(hidden) is invalid: expected a URL"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL='mysql://x' is invalid: expected a URL"),
         ("TRACKING_SECRET", "short", "TRACKING_SECRET=(hidden) is invalid: expected at least 16"),
         ("SNS_BASIC_AUTH", "nocolon", "SNS_BASIC_AUTH=(hidden) is invalid: expected user:password"),
     ],
@@ -92,6 +92,24 @@ def test_secret_values_never_in_errors(tmp_path: Path, variable: str, value: str
     with pytest.raises(ConfigError) as raised:
         load({variable: value}, tmp_path)
     assert "hunter2" not in str(raised.value)
+
+
+def test_every_bad_value_reported_at_once(tmp_path: Path) -> None:
+    """Several bad values give one line each, so one restart can fix them all."""
+    with pytest.raises(ConfigError) as raised:
+        load({"SERVER_PORT": "abc", "EMAIL_RATE": "0", "LOG_LEVEL": "loud"}, tmp_path)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("SERVER_PORT='abc'")
+    assert any(line.startswith("EMAIL_RATE='0'") for line in lines)
+    assert any(line.startswith("LOG_LEVEL='loud'") for line in lines)
+
+
+def test_database_url_password_masked_in_error(tmp_path: Path) -> None:
+    """A rejected DATABASE_URL is shown with its password replaced."""
+    with pytest.raises(ConfigError) as raised:
+        load({"DATABASE_URL": "mysql://user:hunter2@db/x"}, tmp_path)
+    assert "mysql://user:***@db/x" in str(raised.value)
 
 
 def test_secrets_masked_in_repr(tmp_path: Path) -> None:

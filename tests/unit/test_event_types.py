@@ -39,6 +39,9 @@ def _value_for(annotation: object) -> object:
         return True
     if annotation is datetime:
         return AT
+    origin = getattr(annotation, "__origin__", None)
+    if origin is dict:
+        return {"key": "value"}
     args = getattr(annotation, "__args__", ())
     if args:
         return args[0]  # a Literal's first value

@@ -1,0 +1,1 @@
+"""Submission and cancellation of emails: validation, the due queue writes, idempotency."""

@@ -1,0 +1,1 @@
+"""Engagement tracking: signed tokens, the open pixel, tracked links and unsubscribe."""
