@@ -21,7 +21,7 @@ from service.config import Settings
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
 from service.errors import ServiceError
-from service.local.mode import local_mode
+from service.local.mode import LocalMode, feedback_simulator, local_mode
 from service.logging import get_logger
 from service.runtime import Component, run_components
 from service.server import serve_api
@@ -56,28 +56,30 @@ def run(local: bool, bind: str | None) -> None:
     if not local:
         require_sending_or_exit(settings)
     with ExitStack() as stack:
-        if local:
-            settings = _enter_local_mode(stack, settings)
+        mode = _enter_local_mode(stack, settings) if local else None
+        if mode is not None:
+            settings = mode.settings
         boot = stack.enter_context(database(settings, "all"))
         try:
             apply_migrations(boot.url)
         except (ServiceError, psycopg.Error) as error:
             fail(f"migration failed: {error}", code=1)
-        if local:
-            _announce_local(boot)
-        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
+        if mode is not None:
+            _announce_local(boot, mode)
+        host = bind or ("127.0.0.1" if local else "0.0.0.0")  # noqa: S104
+        _run(boot, host, api=True, local=mode)
 
 
-def _enter_local_mode(stack: ExitStack, settings: Settings) -> Settings:
+def _enter_local_mode(stack: ExitStack, settings: Settings) -> LocalMode:
     try:
-        local_settings: Settings = stack.enter_context(local_mode(settings))
+        mode: LocalMode = stack.enter_context(local_mode(settings))
     except ServiceError as error:
         fail(str(error))
         raise AssertionError("unreachable") from None
-    return local_settings
+    return mode
 
 
-def _announce_local(boot: Bootstrap) -> None:
+def _announce_local(boot: Bootstrap, mode: LocalMode) -> None:
     settings = boot.settings
     assert settings.api_key is not None
     log.info(
@@ -97,22 +99,24 @@ def _announce_local(boot: Bootstrap) -> None:
                 f"  SES:      emulator at {settings.ses_endpoint_url}, keeping every email "
                 f"in memory",
                 f"  Sender:   {settings.email_sender}",
+                f"  Feedback: simulated for every send and posted, signed, to "
+                f"/v1/events/results from {mode.topic_arn}",
             ]
         ),
         err=True,
     )
 
 
-def _run(boot: Bootstrap, host: str, *, api: bool) -> None:
+def _run(boot: Bootstrap, host: str, *, api: bool, local: LocalMode | None = None) -> None:
     try:
-        asyncio.run(_main(boot, host, api=api))
+        asyncio.run(_main(boot, host, api=api, local=local))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
     except psycopg.Error as error:
         fail(f"database connection failed: {error}", code=1)
 
 
-async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
+async def _main(boot: Bootstrap, host: str, *, api: bool, local: LocalMode | None) -> None:
     pool = await open_pool(boot.url, name="api", max_size=20)
     try:
         context = AppContext(boot.settings, pool)
@@ -120,6 +124,9 @@ async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
         if api:
             components["api"] = functools.partial(serve_api, context, host)
         # Later components (dispatcher, projector) are added here, one line each.
+        if local is not None:
+            simulator = feedback_simulator(local, boot.url, host, pool)
+            components["feedback_simulator"] = simulator.run
         log.info("service_starting", components=list(components), port=boot.settings.server_port)
         await run_components(components)
     finally:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from service.db.embedded import EmbeddedPostgres
+
 STARTUP_TIMEOUT = 90.0
 SHUTDOWN_TIMEOUT = 30.0
 
@@ -105,6 +107,11 @@ class LocalService:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        """The URL of the service's embedded PostgreSQL, for checking what it stored."""
+        return EmbeddedPostgres(self.data_dir).url
 
     @property
     def api_key(self) -> str:
