@@ -11,6 +11,7 @@ from typing import Annotated
 
 from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 from psycopg import AsyncConnection
@@ -30,6 +31,16 @@ _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
 # The pixel is returned even when recording fails, so a longer wait would only delay it.
 _POOL_TIMEOUT_SECONDS = 5.0
+
+# Documented, so that the OpenAPI document allows the 404 page an invalid token gets.
+_NOT_FOUND_PAGE = {
+    404: ResponseSpec(
+        str,
+        media_type="text/html",
+        description="The token is invalid: an HTML page, never a redirect.",
+        generate_examples=False,
+    )
+}
 
 AnyRequest = Request[object, object, State]
 _Token = Annotated[str | None, QueryParameter(name="token", required=False)]
@@ -92,6 +103,7 @@ class TrackingController(Controller):
             "An invalid token gets a 404 page, never a redirect."
         ),
         status_code=302,
+        responses=_NOT_FOUND_PAGE,
     )
     async def click(self, request: AnyRequest, token: _Token = None) -> Response[str] | Redirect:
         try:
@@ -123,6 +135,7 @@ class TrackingController(Controller):
         summary="Unsubscribe confirmation page",
         description="Shows a button that POSTs; a GET alone never unsubscribes.",
         media_type=_HTML,
+        responses=_NOT_FOUND_PAGE,
     )
     async def unsubscribe_page(self, request: AnyRequest, token: _Token = None) -> Response[str]:
         try:
@@ -146,6 +159,7 @@ class TrackingController(Controller):
         ),
         media_type=_HTML,
         status_code=200,
+        responses=_NOT_FOUND_PAGE,
     )
     async def unsubscribe(self, request: AnyRequest, token: _Token = None) -> Response[str]:
         try:
