@@ -13,6 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from service.config import Settings
 from service.errors import ConfigError
+from service.feedback.certificates import certificate_file_name
 from service.local.mode import DEFAULT_SENDER, local_mode
 from service.local.ses import EMULATOR_CREDENTIALS, ses_emulator
 from service.secret import Secret
@@ -75,7 +76,8 @@ def test_local_mode_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDREAL")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
     settings = Settings(database_url=None, data_dir=tmp_path, api_key=Secret("k" * 20))
-    with local_mode(settings) as local:
+    with local_mode(settings) as mode:
+        local = mode.settings
         assert local.email_sender == DEFAULT_SENDER
         assert local.ses_endpoint_url is not None
         assert urlsplit(local.ses_endpoint_url).hostname == "127.0.0.1"
@@ -93,7 +95,26 @@ def test_local_mode_keeps_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
     settings = Settings(database_url=None, data_dir=tmp_path, email_sender=SENDER)
-    with local_mode(settings) as local:
+    with local_mode(settings) as mode:
+        local = mode.settings
         assert local.email_sender == SENDER
         assert local.ses_endpoint_url is not None
         assert send_one(sesv2(local.ses_endpoint_url), SENDER)
+
+
+def test_local_mode_sns_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode allows its own topic and places the signing certificate in SNS_CERTS_DIR."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
+    configured = "arn:aws:sns:us-east-1:123456789012:ses-feedback"
+    settings = Settings(
+        database_url=None,
+        data_dir=tmp_path,
+        sns_certs_dir=tmp_path / "certs",
+        sns_topic_arns=(configured,),
+    )
+    with local_mode(settings) as mode:
+        assert mode.settings.sns_topic_arns == (configured, mode.topic_arn)
+        assert mode.topic_arn.startswith("arn:aws:sns:us-east-1:")
+        certificate = tmp_path / "certs" / certificate_file_name(mode.signer.signing_cert_url)
+        assert certificate.read_bytes() == mode.signer.certificate_pem
