@@ -6,9 +6,10 @@ Conventions, so that a README section can be followed by a test exactly as a use
   state: variables that a step sets (for example `REQUEST_ID=...`) are seen by later steps.
 - A fenced `json` or `text` block right after a step is that step's expected output. Blocks
   of other languages, and steps without an expected block, only have to exit with 0.
-- Values that change from run to run match any value of the same kind: UUIDs and RFC 3339
-  timestamps. The API key in an output matches `<api-key>` in the guide. Everything else must
-  be equal. JSON is compared as data, so key order and spacing do not matter.
+- Values that change from run to run match any value of the same kind: UUIDs, RFC 3339
+  timestamps and durations such as `4.1ms`. The API key in an output matches `<api-key>` in
+  the guide. Everything else must be equal. JSON is compared as data, so key order and
+  spacing do not matter.
 - `http://localhost:3000` in steps and expected output stands for the running service.
 - A read-only step (no POST, PUT, PATCH or DELETE, no request body) whose output differs is
   run again for a while, because its output may depend on work the service does in the
@@ -33,6 +34,7 @@ _HEADING = re.compile(r"^(?P<level>#{1,6})\s+(?P<title>.+?)\s*$", re.MULTILINE)
 _WRITES = re.compile(r"-X\s*(POST|PUT|PATCH|DELETE)\b|\s(-d|--data[\w-]*|-F|--form)\s", re.I)
 _VOLATILE = {
     "uuid": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I),
+    "duration": re.compile(r"(?<![\w.])\d+(\.\d+)?(ns|µs|us|ms|s)(?!\w)"),
     "timestamp": re.compile(
         r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?"
     ),

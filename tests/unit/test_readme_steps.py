@@ -116,6 +116,14 @@ def test_json_differences_caught(actual: str) -> None:
     assert not output_matches(expected, actual, "json", "key")
 
 
+def test_durations_match_any_duration() -> None:
+    """A duration such as the elapsed time of a request matches any other duration."""
+    key = "s3cret-key"
+    assert output_matches('{"elapsed": "4.1ms"}', '{"elapsed":"12ms"}', "json", key)
+    assert output_matches("took 2s", "took 0.35s", "text", key)
+    assert not output_matches('{"elapsed": "4.1ms"}', '{"elapsed": "soon"}', "json", key)
+
+
 def test_text_masks_api_key() -> None:
     """The running service's key matches <api-key> in the guide, line by line."""
     assert output_matches("key: <api-key>\nok", "key: s3cret-key\nok\n", "text", "s3cret-key")
