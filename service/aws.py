@@ -17,7 +17,7 @@ def require_sending_settings(settings: Settings) -> None:
     """
     if settings.email_sender is None:
         raise ConfigError(
-            "EMAIL_SENDER is not set: set it to a From address verified in SES, "
+            "EMAIL_SENDER is missing: set it to a From address verified in SES, "
             "such as EMAIL_SENDER=mail@example.com, or run `ses-sender run --local` "
             "to send to a local SES emulator"
         )

@@ -38,7 +38,7 @@ def test_run_without_sender(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr
-    assert "EMAIL_SENDER is not set" in lines[0]
+    assert "EMAIL_SENDER is missing" in lines[0]
     assert "--local" in lines[0]
     # Nothing was started: no embedded database was created.
     assert not (tmp_path / "data" / "postgres").exists()

@@ -52,7 +52,7 @@ def test_missing_sender_named(no_aws_identity: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         require_sending_settings(settings)
     message = str(raised.value)
-    assert message.startswith("EMAIL_SENDER is not set")
+    assert message.startswith("EMAIL_SENDER is missing")
     assert "--local" in message
 
 
