@@ -12,14 +12,16 @@ from litestar.openapi.spec import Components
 from service import __version__
 from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
+from service.api.counts import sent_counts
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
+from service.api.topics import get_topic, list_topics
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=[health, ready, get_topic, list_topics, sent_counts],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
