@@ -127,3 +127,22 @@ async def test_checkpoint_moves_with_batches(pool: Pool) -> None:
     assert {row[0] for row in rows} == set(PROJECTIONS)
     for _, position, applied in rows:
         assert (position, applied) == last[0]
+
+
+async def test_read_after_follows_the_read_order_index(pool: Pool) -> None:
+    """Reading after a checkpoint walks the (xact_id, position) index without sorting."""
+    from service.events.store import _READ
+
+    history = make_history(5, emails=200)
+    await append_all(pool, interleave(history), history.rng)
+    async with pool.connection() as conn:
+        await conn.execute("ANALYZE events")
+        cursor = await conn.execute(
+            f"EXPLAIN (FORMAT JSON) {_READ}",  # type: ignore[arg-type]
+            ("0", 0, 100),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    plan = repr(row[0])
+    assert "events_read_order" in plan
+    assert "'Sort'" not in plan
