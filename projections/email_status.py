@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+
+from psycopg import sql
 
 from projections.base import Connection, Tables
 from projections.email_row import COLUMNS, EmailRow, fold
 from projections.fields import request_id_of
+from projections.staging import copy_upsert
 from service.events.store import StoredEvent
 
 _LOAD = f"SELECT {', '.join(COLUMNS)} FROM {{email_status}} WHERE request_id = ANY(%s)"
 
-_TYPES = {
-    "attempts": "integer",
-    "opens": "integer",
-    "machine_opens": "integer",
-    "clicks": "integer",
-    "last_position": "bigint",
-}
+# Every column but the key is replaced: the row was computed from the stored one.
+_ON_CONFLICT = sql.SQL("ON CONFLICT (request_id) DO UPDATE SET {}").format(
+    sql.SQL(", ").join(
+        sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
+        for column in COLUMNS
+        if column != "request_id"
+    )
+)
 
 
-def _array_type(column: str) -> str:
-    if column in _TYPES:
-        return _TYPES[column]
-    return "timestamptz" if column.endswith("_at") else "text"
-
-
-def _write_query() -> str:
-    columns = ", ".join(COLUMNS)
-    arrays = ", ".join(f"%s::{_array_type(column)}[]" for column in COLUMNS)
-    updates = ",\n    ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "request_id")
-    return f"""
-INSERT INTO {{email_status}} ({columns})
-SELECT * FROM unnest({arrays})
-ON CONFLICT (request_id) DO UPDATE SET
-    {updates}
-"""
-
-
-_WRITE = _write_query()
+_row_values = operator.attrgetter(*COLUMNS)
 
 
 class EmailStatusProjection:
@@ -71,5 +58,5 @@ async def _load(conn: Connection, tables: Tables, request_ids: set[str]) -> dict
 async def _write(conn: Connection, tables: Tables, rows: list[EmailRow]) -> None:
     if not rows:
         return
-    arrays = [[getattr(row, column) for row in rows] for column in COLUMNS]
-    await conn.execute(tables.query(_WRITE), arrays)
+    values = map(_row_values, rows)
+    await copy_upsert(conn, tables.names["email_status"], COLUMNS, values, _ON_CONFLICT)

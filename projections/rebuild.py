@@ -32,6 +32,12 @@ _REBUILD_LOCK_CLASS = 0x5E5_0040
 
 _COUNT_EVENTS = "SELECT count(*) FROM events"
 
+# pg_get_indexdef returns "CREATE UNIQUE INDEX name ON table USING btree (columns) ...".
+_UNIQUE_INDEXES = """
+SELECT pg_get_indexdef(indexrelid) FROM pg_index
+WHERE indrelid = %s::regclass AND indisunique
+"""
+
 _MOVE = """
 UPDATE projection_checkpoints
 SET xact_id = %s::text::xid8, position = %s, events_applied = %s, updated_at = now()
@@ -94,13 +100,23 @@ async def _take_rebuild_lock(conn: Connection, name: str) -> None:
 
 async def _create_shadow_tables(conn: Connection, projection: Projection) -> None:
     for table in projection.tables:
-        shadow = Tables.shadow([table]).names[table]
+        shadow = sql.Identifier(Tables.shadow([table]).names[table])
         await conn.execute(
             sql.SQL(
                 "DROP TABLE IF EXISTS {shadow}; "
-                "CREATE UNLOGGED TABLE {shadow} (LIKE {live} INCLUDING ALL)"
-            ).format(shadow=sql.Identifier(shadow), live=sql.Identifier(table))
+                "CREATE UNLOGGED TABLE {shadow} (LIKE {live} INCLUDING DEFAULTS)"
+            ).format(shadow=shadow, live=sql.Identifier(table))
         )
+        # Only the unique indexes, which the upserts need: the others would slow every
+        # batch down, and the live table maintains its own when the rows are copied over.
+        cursor = await conn.execute(_UNIQUE_INDEXES, (table,))
+        for (definition,) in await cursor.fetchall():
+            method_and_columns = str(definition).split(" USING ", 1)[1]
+            await conn.execute(
+                sql.SQL("CREATE UNIQUE INDEX ON {shadow} USING {rest}").format(
+                    shadow=shadow, rest=sql.SQL(method_and_columns)
+                )
+            )
 
 
 async def _drop_shadow_tables(conn: Connection, projection: Projection) -> None:

@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from psycopg import sql
+
 from projections.base import Connection, Tables
 from projections.fields import request_id_of, topic_id_of, unlinked_feedback_type
+from projections.staging import copy_upsert
 from projections.topic_milestones import (
     COUNTER_COLUMNS,
     MILESTONE_COLUMNS,
@@ -137,11 +140,9 @@ _LOAD_EMAILS = """
 SELECT request_id, topic_id, milestones FROM {topic_stats_emails} WHERE request_id = ANY(%s)
 """
 
-_WRITE_EMAILS = """
-INSERT INTO {topic_stats_emails} (request_id, topic_id, milestones)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[])
-ON CONFLICT (request_id) DO UPDATE SET milestones = EXCLUDED.milestones
-"""
+_EMAILS_ON_CONFLICT = sql.SQL(
+    "ON CONFLICT (request_id) DO UPDATE SET milestones = EXCLUDED.milestones"
+)
 
 _WRITE_UNLINKED = """
 INSERT INTO {unlinked_events} AS u (event_type, events, first_event_at, last_event_at)
@@ -187,13 +188,13 @@ async def _write_emails(
 ) -> None:
     if not emails:
         return
-    await conn.execute(
-        tables.query(_WRITE_EMAILS),
-        (
-            list(emails),
-            [state.topic_id for state in emails.values()],
-            [state.milestones for state in emails.values()],
-        ),
+    rows = ((rid, state.topic_id, state.milestones) for rid, state in emails.items())
+    await copy_upsert(
+        conn,
+        tables.names["topic_stats_emails"],
+        ("request_id", "topic_id", "milestones"),
+        rows,
+        _EMAILS_ON_CONFLICT,
     )
 
 
