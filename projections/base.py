@@ -1,4 +1,4 @@
-"""What a projection is: a name, the tables it owns, and how it applies a batch of events."""
+"""The projection interface: a name, the tables it owns, and how it applies a batch of events."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ WHERE projection = %s
 
 @dataclass(frozen=True)
 class Batch:
-    """What one batch applied: the events and the checkpoint before them."""
+    """One applied batch: its events and the checkpoint before them."""
 
     before: Checkpoint
     events: Sequence[StoredEvent]
@@ -46,7 +46,7 @@ class CheckpointMissing(LookupError):
 async def lock_checkpoint(conn: Connection, name: str, *, wait: bool) -> Checkpoint | None:
     """Lock the projection's checkpoint row in the current transaction and return it.
 
-    Returns None when another transaction holds it and `wait` is false.
+    Returns None when another transaction has locked it and `wait` is false.
     """
     query = _LOCK.format(skip="" if wait else "SKIP LOCKED")
     cursor = await conn.execute(query, (name,))

@@ -8,9 +8,9 @@ from datetime import datetime
 from projections.base import Connection
 from service.metrics import PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS
 
-# Unapplied events are those after the checkpoint in read order; the first of them in that
-# order is the oldest (its transaction started first), and the (xact_id, position) index
-# finds it without a scan.
+# Unapplied events are those after the checkpoint in read order. The first of them in that
+# order approximates the oldest (transaction ids are assigned at the first write, not at the
+# start), and the (xact_id, position) index finds it without a scan.
 _STATUS = """
 SELECT c.projection, c.xact_id::text::bigint, c.position, c.events_applied, c.updated_at,
        (SELECT count(*) FROM events e

@@ -2,7 +2,7 @@
 
 Any number of projectors may run against one database. Each batch locks its projection's
 checkpoint row, so at most one process applies a given projection at a time and an event is
-never applied twice; the others skip that projection until its batch commits.
+never applied twice. The other processes skip that projection until the batch commits.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class ProjectionRunner:
                 await self._sleep(stop, self.options.poll_interval, wake=True)
 
     async def step(self) -> _Next:
-        """Apply one batch and say what to do next."""
+        """Apply one batch and return what the loop does next."""
         # Cleared before reading, so a notification that arrives during the batch counts.
         self.wake.clear()
         async with self.pool.connection() as conn:

@@ -1,4 +1,4 @@
-"""What one event means for its topic's counts: milestones reached and counters added.
+"""The effect of one event on its topic's counts: milestones reached and counters added.
 
 Milestones are bits of a per-email set, so an email is counted once per milestone however
 many events report it (SES can report one delivery through two channels). Counters add one

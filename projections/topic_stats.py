@@ -1,8 +1,8 @@
 """The `topic_stats` read model: per topic, emails per milestone and engagement totals.
 
-Its private table `topic_stats_emails` keeps each email's topic and milestone set, which
-makes counts distinct per email; `unlinked_events` counts feedback and engagement that
-cannot be attributed to any topic.
+Its private table `topic_stats_emails` keeps each email's topic and milestone set, so that
+each email counts once per column. `unlinked_events` counts the feedback and engagement
+that cannot be attributed to any topic.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ COUNT_COLUMNS = ("pending", *MILESTONE_COLUMNS.values(), *COUNTER_COLUMNS)
 
 @dataclass
 class TopicDelta:
-    """What one batch adds to one topic_stats row."""
+    """The amounts one batch adds to one topic_stats row."""
 
     counts: dict[str, int] = field(default_factory=dict)
     first: datetime | None = None
@@ -91,6 +91,7 @@ class _Batch:
             delta.add("messages")
             delta.touch(stored.occurred_at)
             return
+
         request_id = request_id_of(event)
         if request_id is None:
             feedback_type = unlinked_feedback_type(stored.type_name, event)
@@ -100,10 +101,12 @@ class _Batch:
         effect = effect_of(event)
         if not effect.milestones and not effect.counters:
             return  # a duplicate, or an event that counts nowhere
+
         state = self._email(request_id, topic_id_of(event))
         if state is None:
             self._count_unlinked(stored.type_name, stored.occurred_at)
             return
+
         delta = self._topic(state.topic_id)
         before = state.milestones
         after = before | int(effect.milestones)
@@ -113,6 +116,7 @@ class _Batch:
         for column, amount in effect.counters.items():
             delta.add(column, amount)
         delta.touch(stored.occurred_at)
+
         if after != before:
             state.milestones = int(after)
             self.changed.add(request_id)

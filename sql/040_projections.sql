@@ -1,4 +1,4 @@
--- Read models derived from the event log, and where each projection stands in it.
+-- Read models derived from the event log, and each projection's position in it.
 -- Every table here can be dropped and rebuilt from `events` with
 -- `ses-sender projections rebuild`; analysts query them directly (docs/analysts.md).
 
