@@ -9,6 +9,8 @@ the checkpoint. Readers see the old rows until that commit and the new ones afte
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ from psycopg import sql
 from projections.base import Connection, Projection, Tables
 from projections.checkpoints import apply_after, lock_checkpoint
 from service.errors import ServiceError
-from service.events.store import Checkpoint
+from service.events.store import Checkpoint, read_after
 from service.logging import get_logger
 
 log = get_logger(__name__)
@@ -66,12 +68,17 @@ async def rebuild(
     url: str, projection: Projection, batch_size: int, progress: Progress | None = None
 ) -> RebuildResult:
     """Replay the whole log into `projection`'s tables and swap the result in."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with (
+        await psycopg.AsyncConnection.connect(url, autocommit=True) as conn,
+        await psycopg.AsyncConnection.connect(url, autocommit=True) as reader,
+    ):
         await _take_rebuild_lock(conn, projection.name)
         shadow = Tables.shadow(projection.tables)
         try:
             await _create_shadow_tables(conn, projection)
-            checkpoint, applied = await _replay(conn, projection, shadow, batch_size, progress)
+            checkpoint, applied = await _replay(
+                conn, reader, projection, shadow, batch_size, progress
+            )
             checkpoint, applied = await _swap(
                 conn, projection, shadow, checkpoint, applied, batch_size, progress
             )
@@ -131,23 +138,41 @@ async def _drop_shadow_tables(conn: Connection, projection: Projection) -> None:
 
 async def _replay(
     conn: Connection,
+    reader: Connection,
     projection: Projection,
     shadow: Tables,
     batch_size: int,
     progress: Progress | None,
 ) -> tuple[Checkpoint, int]:
-    """Apply batches to the shadow tables, one transaction each, until the log is read."""
+    """Apply batches to the shadow tables, one transaction each, until the log is read.
+
+    The next batch is read on a second connection while the current one is applied, so the
+    database reads and writes in parallel.
+    """
     checkpoint = Checkpoint()
     applied = 0
-    while True:
-        async with conn.transaction():
-            batch = await apply_after(conn, projection, shadow, checkpoint, batch_size)
-        checkpoint = batch.after
-        applied += len(batch.events)
-        if progress is not None and batch.events:
-            progress(len(batch.events))
-        if len(batch.events) < batch_size:
-            return checkpoint, applied
+    upcoming = asyncio.create_task(read_after(reader, checkpoint, batch_size))
+    try:
+        while True:
+            events = await upcoming
+            if len(events) == batch_size:
+                upcoming = asyncio.create_task(
+                    read_after(reader, events[-1].checkpoint, batch_size)
+                )
+            if events:
+                async with conn.transaction():
+                    await projection.apply(conn, events, shadow)
+                checkpoint = events[-1].checkpoint
+                applied += len(events)
+                if progress is not None:
+                    progress(len(events))
+            if len(events) < batch_size:
+                return checkpoint, applied
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
+                await upcoming
 
 
 async def _swap(

@@ -25,7 +25,7 @@ async def copy_upsert(
     staging = sql.Identifier(f"staging_{table}")
     target = sql.Identifier(table)
     names = sql.SQL(", ").join(sql.Identifier(column) for column in columns)
-    # One staging table per session and target, emptied at every commit.
+    # One staging table per session and target.
     await conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {target}) ON COMMIT DELETE ROWS"
@@ -42,3 +42,5 @@ async def copy_upsert(
             target=target, names=names, staging=staging, conflict=on_conflict
         )
     )
+    # A transaction may write several batches (a rebuild's final catch-up does).
+    await conn.execute(sql.SQL("TRUNCATE {staging}").format(staging=staging))

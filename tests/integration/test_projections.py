@@ -146,3 +146,19 @@ async def test_read_after_follows_the_read_order_index(pool: Pool) -> None:
     plan = repr(row[0])
     assert "events_read_order" in plan
     assert "'Sort'" not in plan
+
+
+async def test_several_batches_in_one_transaction(pool: Pool) -> None:
+    """Batches applied in one transaction, as a rebuild's final catch-up does, add up."""
+    from projections.base import Tables
+    from service.events.store import Checkpoint, read_after
+
+    history = make_history(6, emails=60)
+    await append_all(pool, interleave(history), history.rng)
+    async with pool.connection() as conn, conn.transaction():
+        events = await read_after(conn, Checkpoint(), 100_000)
+        for projection in PROJECTIONS.values():
+            tables = Tables.live(projection.tables)
+            for start in range(0, len(events), 40):
+                await projection.apply(conn, events[start : start + 40], tables)
+    await check_against_log(pool)
