@@ -11,6 +11,9 @@ from service.events.types import Event, Feedback, UnknownEvent
 
 # Feedback that the feedback handler could not link to a send when it arrived is recorded
 # under this type, with the type of the feedback it carries in `event_type`.
+# NOTE: when such feedback is linked later, its linked copy is counted under its topic and
+# the held event stays counted in unlinked_events, which counts arrivals, not what is
+# unlinked now. A linking event that names the held one would let both be reconciled.
 HELD_FEEDBACK_TYPE = "FeedbackHeld"
 
 
