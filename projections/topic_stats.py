@@ -19,8 +19,8 @@ from projections.staging import copy_upsert
 from projections.topic_milestones import (
     COUNTER_COLUMNS,
     MILESTONE_COLUMNS,
-    Milestone,
     effect_of,
+    new_milestone_columns,
     pending,
 )
 from service.events.store import StoredEvent
@@ -109,16 +109,16 @@ class _Batch:
 
         delta = self._topic(state.topic_id)
         before = state.milestones
-        after = before | int(effect.milestones)
-        for milestone in Milestone(after & ~before):
-            delta.add(MILESTONE_COLUMNS[milestone])
+        after = before | effect.milestones
+        for column in new_milestone_columns(before, after):
+            delta.add(column)
         delta.add("pending", pending(after) - pending(before))
-        for column, amount in effect.counters.items():
+        for column, amount in effect.counters:
             delta.add(column, amount)
         delta.touch(stored.occurred_at)
 
         if after != before:
-            state.milestones = int(after)
+            state.milestones = after
             self.changed.add(request_id)
 
     def _email(self, request_id: str, topic_id: str | None) -> EmailState | None:
