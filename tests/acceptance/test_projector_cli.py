@@ -95,8 +95,13 @@ def test_two_projector_processes(
     projectors: list[subprocess.Popen[bytes]], database_url: str, tmp_path: Path
 ) -> None:
     """Two projector processes count each event once and stop cleanly on SIGTERM."""
-    append_history(database_url, seed=21, emails=300)
     deadline = time.monotonic() + 60
+    logs = [tmp_path / f"projector-{index}.log" for index in range(len(projectors))]
+    # Both are running (and handle SIGTERM) before the events arrive.
+    while not all("projector_started" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline, "projectors did not start"
+        time.sleep(0.1)
+    append_history(database_url, seed=21, emails=300)
     while lag(database_url) > 0:
         assert time.monotonic() < deadline, "projectors did not catch up"
         time.sleep(0.1)
@@ -112,9 +117,9 @@ def test_two_projector_processes(
 
     for process in projectors:
         process.send_signal(signal.SIGTERM)
-    for index, process in enumerate(projectors):
+    for process, log in zip(projectors, logs, strict=True):
         assert process.wait(timeout=30) == 0
-        assert "projector_stopped" in (tmp_path / f"projector-{index}.log").read_text()
+        assert "projector_stopped" in log.read_text()
 
 
 def test_status_and_rebuild_commands(database_url: str, tmp_path: Path) -> None:
