@@ -193,3 +193,29 @@ async def test_projector_recovers_from_lost_connections(pool: Pool, database_url
         await projector
         await projector_pool.close()
     await check_against_log(pool)
+
+
+async def test_lag_gauges_follow_the_projection(pool: Pool) -> None:
+    """The Prometheus lag gauges show the backlog, then zero once it is applied."""
+    from projections.runner import ProjectionRunner
+    from service.metrics import REGISTRY
+
+    history = make_history(16, emails=30)
+    events = interleave(history)
+    await append_all(pool, events, history.rng)
+    runner = ProjectionRunner(
+        pool, PROJECTIONS["hourly_counts"], RunnerOptions(batch_size=10, lag_interval=0)
+    )
+    await runner.step()
+    behind = REGISTRY.get_sample_value(
+        "ses_sender_projection_lag_events", {"projection": "hourly_counts"}
+    )
+    assert behind == len(events) - 10
+    for _ in range(len(events) // 10 + 1):
+        await runner.step()
+    assert REGISTRY.get_sample_value(
+        "ses_sender_projection_lag_events", {"projection": "hourly_counts"}
+    ) == 0
+    assert REGISTRY.get_sample_value(
+        "ses_sender_projection_lag_seconds", {"projection": "hourly_counts"}
+    ) == 0
