@@ -12,12 +12,14 @@ from litestar.openapi.spec import Components
 from service import __version__
 from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
+from service.api.counts import sent_counts
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.feedback import sns_results
 from service.api.health import health, ready
 from service.api.messages import MessagesController
 from service.api.suppressions import SuppressionController
 from service.api.topic_cancel import cancel_topic_emails
+from service.api.topics import get_topic, list_topics
 from service.api.tracking import TrackingController, open_buffer_lifespan
 
 
@@ -32,6 +34,9 @@ def create_app(context: AppContext) -> Litestar:
             sns_results,
             SuppressionController,
             TrackingController,
+            get_topic,
+            list_topics,
+            sent_counts,
         ],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -10,6 +10,7 @@ import psycopg
 
 from service.api.context import AppContext
 from service.cli.bootstrap import Bootstrap, database, fail, settings_or_exit
+from service.cli.projections import projector_component
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
 from service.errors import ServiceError
@@ -49,7 +50,7 @@ def run(local: bool, bind: str | None) -> None:
             fail(f"migration failed: {error}", code=1)
         if local:
             _announce_local(boot)
-        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
+        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True, workers=True)  # noqa: S104
 
 
 def _announce_local(boot: Bootstrap) -> None:
@@ -68,16 +69,16 @@ def _announce_local(boot: Bootstrap) -> None:
     )
 
 
-def _run(boot: Bootstrap, host: str, *, api: bool) -> None:
+def _run(boot: Bootstrap, host: str, *, api: bool, workers: bool = False) -> None:
     try:
-        asyncio.run(_main(boot, host, api=api))
+        asyncio.run(_main(boot, host, api=api, workers=workers))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
     except psycopg.Error as error:
         fail(f"database connection failed: {error}", code=1)
 
 
-async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
+async def _main(boot: Bootstrap, host: str, *, api: bool, workers: bool = False) -> None:
     pool = await open_pool(boot.url, name="api", max_size=20)
     try:
         context = AppContext(boot.settings, pool)
@@ -85,6 +86,8 @@ async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
         if api:
             components["api"] = functools.partial(serve_api, context, host)
         # Later components (dispatcher, projector) are added here, one line each.
+        if workers:
+            components["projector"] = projector_component(pool, boot.url, boot.settings)
         log.info("service_starting", components=list(components), port=boot.settings.server_port)
         await run_components(components)
     finally:
