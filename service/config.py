@@ -59,6 +59,10 @@ class Settings:
     max_request_bytes: int = 20_000_000
     idempotency_key_hours: int = 24
     """How long an Idempotency-Key of POST /v1/messages is remembered."""
+    projection_batch_size: int = 1000
+    """Events a projection applies per transaction."""
+    projection_poll_seconds: float = 2.0
+    """How often projectors look for new events when no notification arrives."""
 
 
 def _text(value: str) -> str:
@@ -96,6 +100,16 @@ def _rate(value: str) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError("expected a number of sends per second greater than 0, such as 14")
     return rate
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, such as 2 or 0.5") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("expected a number of seconds greater than 0, such as 2 or 0.5")
+    return seconds
 
 
 def _boolean(value: str) -> bool:
@@ -219,6 +233,8 @@ _SPECS = (
     _Spec("MAX_SUBJECT_LENGTH", "max_subject_length", _positive_integer),
     _Spec("MAX_REQUEST_BYTES", "max_request_bytes", _positive_integer),
     _Spec("IDEMPOTENCY_KEY_HOURS", "idempotency_key_hours", _positive_integer),
+    _Spec("PROJECTION_BATCH_SIZE", "projection_batch_size", _positive_integer),
+    _Spec("PROJECTION_POLL_SECONDS", "projection_poll_seconds", _seconds),
 )
 
 

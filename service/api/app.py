@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components
 from service import __version__
 from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
+from service.api.counts import sent_counts
 from service.api.error_responses import document_error_responses
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.feedback import sns_results
@@ -20,6 +21,7 @@ from service.api.messages import MessagesController
 from service.api.metrics import count_request, metrics
 from service.api.suppressions import SuppressionController
 from service.api.topic_cancel import cancel_topic_emails
+from service.api.topics import get_topic, list_topics
 from service.api.tracking import TrackingController, open_buffer_lifespan
 
 
@@ -35,6 +37,9 @@ def create_app(context: AppContext) -> Litestar:
             sns_results,
             SuppressionController,
             TrackingController,
+            get_topic,
+            list_topics,
+            sent_counts,
         ],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -7,6 +7,7 @@ import click
 from service import __version__
 from service.cli.database import db, migrate
 from service.cli.processes import run, serve
+from service.cli.projections import project, projections
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -23,3 +24,5 @@ main.add_command(migrate)
 main.add_command(db)
 main.add_command(serve)
 main.add_command(run)
+main.add_command(project)
+main.add_command(projections)

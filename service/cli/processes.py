@@ -17,6 +17,7 @@ from service.cli.bootstrap import (
     require_sending_or_exit,
     settings_or_exit,
 )
+from service.cli.projections import projector_component
 from service.config import Settings
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
@@ -67,7 +68,7 @@ def run(local: bool, bind: str | None) -> None:
         if mode is not None:
             _announce_local(boot, mode)
         host = bind or ("127.0.0.1" if local else "0.0.0.0")  # noqa: S104
-        _run(boot, host, api=True, local=mode)
+        _run(boot, host, api=True, workers=True, local=mode)
 
 
 def _enter_local_mode(stack: ExitStack, settings: Settings) -> LocalMode:
@@ -107,16 +108,20 @@ def _announce_local(boot: Bootstrap, mode: LocalMode) -> None:
     )
 
 
-def _run(boot: Bootstrap, host: str, *, api: bool, local: LocalMode | None = None) -> None:
+def _run(
+    boot: Bootstrap, host: str, *, api: bool, workers: bool = False, local: LocalMode | None = None
+) -> None:
     try:
-        asyncio.run(_main(boot, host, api=api, local=local))
+        asyncio.run(_main(boot, host, api=api, workers=workers, local=local))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
     except psycopg.Error as error:
         fail(f"database connection failed: {error}", code=1)
 
 
-async def _main(boot: Bootstrap, host: str, *, api: bool, local: LocalMode | None) -> None:
+async def _main(
+    boot: Bootstrap, host: str, *, api: bool, workers: bool = False, local: LocalMode | None = None
+) -> None:
     pool = await open_pool(boot.url, name="api", max_size=20)
     try:
         context = AppContext(boot.settings, pool)
@@ -124,6 +129,8 @@ async def _main(boot: Bootstrap, host: str, *, api: bool, local: LocalMode | Non
         if api:
             components["api"] = functools.partial(serve_api, context, host)
         # Later components (dispatcher, projector) are added here, one line each.
+        if workers:
+            components["projector"] = projector_component(pool, boot.url, boot.settings)
         if local is not None:
             simulator = feedback_simulator(local, boot.url, host, pool)
             components["feedback_simulator"] = simulator.run

@@ -73,7 +73,10 @@ SELECT position, xact_id::text::bigint, stream, type, data::text, occurred_at, r
 FROM events
 WHERE (xact_id, position) > (%s::text::xid8, %s)
   AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xact_id, position
+-- Qualified, because the bare name would sort by the output column xact_id (the bigint
+-- cast), which the (xact_id, position) index cannot return in order: every read would sort
+-- all the events after the checkpoint.
+ORDER BY events.xact_id, events.position
 LIMIT %s
 """
 

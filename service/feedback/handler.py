@@ -9,6 +9,7 @@ subscription confirmation GET is returned as a task to run after the response is
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,9 @@ class SnsCallback:
         self._certificates = certificates or CertificateStore(settings.sns_certs_dir)
         self._http_get = http_get or https_getter(CONFIRM_TIMEOUT_SECONDS)
         self._writer: BatchWriter[Incoming, StoreResult] = BatchWriter(
-            pool, store_batch, timeout=database_timeout
+            pool,
+            functools.partial(store_batch, tracking_secret=settings.tracking_secret),
+            timeout=database_timeout,
         )
 
     async def handle(self, body: bytes) -> CallbackResult:

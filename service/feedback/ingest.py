@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.events.store import NewEvent, append
-from service.events.types import Event, FeedbackHeld, FeedbackUnrecognized, SuppressionReason
+from service.events.types import (
+    EmailClicked,
+    EmailOpened,
+    Event,
+    FeedbackHeld,
+    FeedbackUnrecognized,
+    SuppressionReason,
+)
 from service.feedback.linking import (
     Connection,
     LinkedEmail,
@@ -25,7 +32,10 @@ from service.feedback.linking import (
     lock_ses_message_id,
 )
 from service.feedback.ses import FeedbackDraft, SesFeedback
+from service.secret import Secret
 from service.suppression import suppress
+from service.tracking.record import mark_reported_engagements
+from service.tracking.secret import stored_secret
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,9 @@ def suppression_reason(draft: FeedbackDraft) -> SuppressionReason | None:
     return None
 
 
-async def store_batch(conn: Connection, batch: Sequence[Incoming]) -> list[StoreResult]:
+async def store_batch(
+    conn: Connection, batch: Sequence[Incoming], tracking_secret: Secret | None = None
+) -> list[StoreResult]:
     """Store notifications in one transaction; return one result per notification, in order.
 
     Feedback for emails whose SES message id is recorded, the usual case, is looked up,
@@ -104,7 +116,8 @@ async def store_batch(conn: Connection, batch: Sequence[Incoming]) -> list[Store
         and item.feedback.ses_message_id in known
     ]
     # The batch path goes first: the one-by-one path below re-reads any status it changes.
-    results.update(await _store_known(conn, known, linked))
+    engagement = _EngagementKey(tracking_secret)
+    results.update(await _store_known(conn, known, linked, engagement))
     for index, item in enumerate(batch):
         if index in results:
             continue
@@ -114,7 +127,9 @@ async def store_batch(conn: Connection, batch: Sequence[Incoming]) -> list[Store
             )
             results[index] = StoreResult(["unrecognized" if stored else "duplicate"], None)
         else:
-            results[index] = await store_feedback(conn, item.feedback, item.sns_message_id)
+            results[index] = await store_feedback(
+                conn, item.feedback, item.sns_message_id, engagement
+            )
     return [results[index] for index in range(len(batch))]
 
 
@@ -122,6 +137,7 @@ async def _store_known(
     conn: Connection,
     known: dict[str, LinkedEmail],
     linked: Sequence[tuple[int, IncomingFeedback]],
+    engagement: _EngagementKey,
 ) -> dict[int, StoreResult]:
     if not linked:
         return {}
@@ -134,6 +150,7 @@ async def _store_known(
             key = dedupe_key(item.sns_message_id, draft.recipient)
             events.append(NewEvent(email.request_id, event, draft.occurred_at, key))
             owners.append((index, draft, email))
+    events = await engagement.mark(conn, events)
     positions = await append(conn, events)
 
     outcomes: dict[int, list[str]] = {index: [] for index, _ in linked}
@@ -171,7 +188,10 @@ async def _store_statuses(
 
 
 async def store_feedback(
-    conn: Connection, feedback: SesFeedback, sns_message_id: str
+    conn: Connection,
+    feedback: SesFeedback,
+    sns_message_id: str,
+    engagement: _EngagementKey | None = None,
 ) -> StoreResult:
     """Append the feedback's events to its email, or hold them; apply their effects."""
     email = await find_email(conn, feedback.ses_message_id, feedback.request_tag)
@@ -185,7 +205,9 @@ async def store_feedback(
     if email is None:
         positions = await _hold(conn, feedback, sns_message_id)
     else:
-        positions = await _append_linked(conn, email, feedback, sns_message_id)
+        positions = await _append_linked(
+            conn, email, feedback, sns_message_id, engagement or _EngagementKey(None)
+        )
     outcomes = []
     for draft, position in zip(feedback.drafts, positions, strict=True):
         if position is None:
@@ -197,7 +219,11 @@ async def store_feedback(
 
 
 async def _append_linked(
-    conn: Connection, email: LinkedEmail, feedback: SesFeedback, sns_message_id: str
+    conn: Connection,
+    email: LinkedEmail,
+    feedback: SesFeedback,
+    sns_message_id: str,
+    engagement: _EngagementKey,
 ) -> list[int | None]:
     events = [
         NewEvent(
@@ -208,6 +234,7 @@ async def _append_linked(
         )
         for draft in feedback.drafts
     ]
+    events = await engagement.mark(conn, events)
     positions = await append(conn, events)
     new = [e.event for e, p in zip(events, positions, strict=True) if p is not None]
     await apply_feedback_status(conn, email, new)
@@ -268,3 +295,22 @@ async def store_unrecognized(
     key = f"sns:{sns_message_id}"
     positions = await append(conn, [NewEvent(key, event, None, key)])
     return positions[0] is not None
+
+
+class _EngagementKey:
+    """The tracking key, read once per batch and only when the batch has opens or clicks."""
+
+    def __init__(self, secret: Secret | None) -> None:
+        self._secret = secret
+        self._key: bytes | None = None
+
+    async def mark(self, conn: Connection, events: list[NewEvent]) -> list[NewEvent]:
+        if not any(isinstance(new.event, EmailOpened | EmailClicked) for new in events):
+            return events
+        if self._key is None:
+            self._key = (
+                self._secret.reveal().encode()
+                if self._secret is not None
+                else (await stored_secret(conn)).encode()
+            )
+        return await mark_reported_engagements(conn, events, self._key)

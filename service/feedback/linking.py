@@ -33,6 +33,7 @@ from service.events.types import (
 from service.feedback.status import next_status, status_of
 from service.logging import get_logger
 from service.metrics import FEEDBACK
+from service.tracking.record import mark_reported_engagements
 
 log = get_logger(__name__)
 
@@ -236,6 +237,9 @@ async def link_held_feedback(
         # The held event's position keeps this append idempotent, like the SNS dedupe key.
         linked.append(NewEvent(request_id, event, occurred_at, f"held:{position}"))
         FEEDBACK.labels(type=held.ses_type or held.event_type, outcome="linked").inc()
+    # No tracking key here: a held click keeps the link SES reported when checked for a
+    # duplicate. Held feedback predates its send record, so a tracked click on it is unlikely.
+    linked = await mark_reported_engagements(conn, linked, None)
     positions = await append(conn, linked)
     cursor = await conn.execute(
         "SELECT feedback_status FROM emails WHERE request_id = %s FOR UPDATE", (request_id,)

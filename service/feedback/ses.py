@@ -369,8 +369,8 @@ def _open(payload: dict[str, Any], common: _Common) -> list[FeedbackDraft]:
     details = _object(payload, "open")
     _extra(details, frozenset(), frozenset({"ipAddress", "timestamp", "userAgent"}), common.kind)
     occurred = _timestamp(details.get("timestamp"), common.mail.get("timestamp"))
-    # NOTE: machine and proxy stay unset here. The tracking module's user-agent classifier
-    # should decide them, so call it here once tracking is merged.
+    # machine, proxy and duplicate are set when the event is stored, by
+    # service.tracking.record.mark_reported_engagements, with the pixel's own rules.
     fields = {"user_agent": _optional_text(details, "userAgent"), "source": "ses"}
     return [FeedbackDraft("EmailOpened", r, dict(fields), occurred) for r in common.destinations()]
 

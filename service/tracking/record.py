@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+import msgspec
 from psycopg import AsyncConnection
 
 from service.events.store import NewEvent, append
@@ -33,6 +34,7 @@ from service.events.types import (
 )
 from service.suppression import suppress
 from service.tracking.agents import Classification, classify
+from service.tracking.personalize import original_link
 
 Connection = AsyncConnection[tuple[object, ...]]
 UnsubscribeSource = Literal["link", "one_click", "ses"]
@@ -289,3 +291,47 @@ async def record_unsubscribe(
     await append(conn, [NewEvent(request_id, event, dedupe_key=f"unsubscribe:{request_id}")])
     await suppress(conn, recipient, "unsubscribe", request_id=request_id)
     return event
+
+
+async def mark_reported_engagements(
+    conn: Connection, events: Sequence[NewEvent], key: bytes | None
+) -> list[NewEvent]:
+    """Classify the opens and clicks in `events` and flag those another source already recorded.
+
+    The SES feedback path calls this before appending, so SES `Open` and `Click` events get
+    the same `machine`, `proxy` and `duplicate` rules as the pixel and tracked links. `key` maps
+    SES's view of a tracked link back to its target; with None, links are compared as reported.
+    Other events pass through unchanged.
+    """
+    marked = list(events)
+    for event_type in (EmailOpened, EmailClicked):
+        indexes = [i for i, new in enumerate(marked) if isinstance(new.event, event_type)]
+        if not indexes:
+            continue
+        hits = _canonical([_hit_of(marked[i], key) for i in indexes])
+        source = marked[indexes[0]].event.source  # type: ignore[attr-defined]
+        contexts = await _contexts(conn, event_type.type_name, source, hits)
+        for index, hit, context in zip(indexes, hits, contexts, strict=True):
+            kind = _classification(hit, context.sent_at)
+            changes: dict[str, object] = {"machine": kind.machine, "duplicate": context.duplicate}
+            if event_type is EmailOpened:
+                changes["proxy"] = kind.proxy
+            else:
+                changes["link"] = hit.link
+            event = msgspec.structs.replace(marked[index].event, **changes)
+            marked[index] = replace(marked[index], event=event)
+    return marked
+
+
+def _hit_of(new: NewEvent, key: bytes | None) -> Hit:
+    event = new.event
+    assert isinstance(event, EmailOpened | EmailClicked)
+    link = None
+    if isinstance(event, EmailClicked):
+        link = event.link if key is None else original_link(event.link, key, event.request_id)
+    return Hit(
+        request_id=event.request_id,
+        user_agent=event.user_agent,
+        occurred_at=new.occurred_at or datetime.now(UTC),
+        link=link,
+    )

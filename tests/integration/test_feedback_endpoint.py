@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from service.db.pool import Pool
 from service.feedback.linking import link_held_feedback
 from service.feedback.local_signer import LocalSnsSigner, encode
 from service.secret import Secret
+from service.tracking.personalize import personalize
+from service.tracking.record import record_open
+from service.tracking.secret import tracking_key
 from tests import ses_payloads as ses
 from tests.conftest import make_settings
 from tests.integration.feedback_support import (
@@ -486,3 +490,63 @@ async def test_basic_auth_challenge_flow(
     assert wrong.headers["www-authenticate"].startswith("Basic ")
     assert right.status_code == 200
     assert right.json()["outcome"] == "held"
+
+
+async def test_ses_open_after_pixel_open_is_duplicate(
+    sns_settings: Settings, pool: Pool, signer: LocalSnsSigner
+) -> None:
+    """An SES Open right after the pixel reported the same open is flagged, not counted twice."""
+    message_id = ses_id()
+    request_id = await insert_email(pool, ses_message_id=message_id)
+    # The SES sample's open is at 11:00:00; the pixel saw it 20 seconds later.
+    async with pool.connection() as conn, conn.transaction():
+        await record_open(
+            conn,
+            request_id=request_id,
+            source="pixel",
+            user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+            occurred_at=datetime.fromisoformat("2026-12-04T11:00:20+00:00"),
+        )
+    async with callback_client(sns_settings, pool) as client:
+        response = await post_signed(client, notify(signer, ses.open_(message_id, [ALICE])))
+    assert response.json()["outcome"] == "stored"
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT data->>'source', data->>'duplicate', data->>'machine' FROM events"
+            " WHERE stream = %s AND type = 'EmailOpened' ORDER BY position",
+            (request_id,),
+        )
+        rows = await cursor.fetchall()
+    assert rows[0] == ("pixel", "false", "false")
+    assert rows[1][0] == "ses"
+    assert rows[1][1] == "true"
+
+
+async def test_ses_click_on_tracked_link_names_target(
+    sns_settings: Settings, pool: Pool, signer: LocalSnsSigner
+) -> None:
+    """SES reports our tracked redirect; the stored click names the original target."""
+    message_id = ses_id()
+    request_id = await insert_email(pool, ses_message_id=message_id)
+    async with pool.connection() as conn:
+        key = await tracking_key(conn, sns_settings)
+    html = personalize(
+        '<a href="https://example.com/offer?a=1&amp;b=2">x</a>',
+        request_id,
+        track_clicks=True,
+        unsubscribe=False,
+        key=key,
+        server_host=sns_settings.server_host,
+    ).html
+    assert html is not None
+    tracked = html.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    payload = ses.click(message_id, [ALICE], link=tracked)
+    async with callback_client(sns_settings, pool) as client:
+        await post_signed(client, notify(signer, payload))
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT data->>'link' FROM events WHERE stream = %s AND type = 'EmailClicked'",
+            (request_id,),
+        )
+        row = await cursor.fetchone()
+    assert row == ("https://example.com/offer?a=1&b=2",)
