@@ -75,7 +75,12 @@ def test_local_mode_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_PROFILE", "production")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDREAL")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
-    settings = Settings(database_url=None, data_dir=tmp_path, api_key=Secret("k" * 20))
+    settings = Settings(
+        database_url=None,
+        data_dir=tmp_path,
+        sns_certs_dir=tmp_path / "certs",
+        api_key=Secret("k" * 20),
+    )
     with local_mode(settings) as mode:
         local = mode.settings
         assert local.email_sender == DEFAULT_SENDER
@@ -94,7 +99,9 @@ def test_local_mode_keeps_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """A configured EMAIL_SENDER is kept and verified in the emulator."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-    settings = Settings(database_url=None, data_dir=tmp_path, email_sender=SENDER)
+    settings = Settings(
+        database_url=None, data_dir=tmp_path, sns_certs_dir=tmp_path / "certs", email_sender=SENDER
+    )
     with local_mode(settings) as mode:
         local = mode.settings
         assert local.email_sender == SENDER
