@@ -42,6 +42,12 @@ class Settings:
     ses_configuration_set: str | None = None
     email_rate: float = 14.0
     email_daily_quota: int | None = None
+    dispatch_concurrency: int = 32
+    """Emails one dispatcher works on at once (claimed and not yet recorded)."""
+    send_max_attempts: int = 5
+    """Transient SES failures (timeouts, 5xx) tolerated per email before it fails for good."""
+    resend_uncertain_after: float | None = None
+    """Seconds after which an uncertain email is sent again; None leaves it to an operator."""
     tracking_secret: Secret | None = None
     sns_topic_arns: tuple[str, ...] = ()
     sns_certs_dir: Path = field(default_factory=Path)
@@ -94,6 +100,16 @@ def _rate(value: str) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError("expected a number of sends per second greater than 0, such as 14")
     return rate
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, such as 3600") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("expected a number of seconds greater than 0, such as 3600")
+    return seconds
 
 
 def _boolean(value: str) -> bool:
@@ -202,6 +218,9 @@ _SPECS = (
     _Spec("SES_CONFIGURATION_SET", "ses_configuration_set", _text),
     _Spec("EMAIL_RATE", "email_rate", _rate),
     _Spec("EMAIL_DAILY_QUOTA", "email_daily_quota", _positive_integer),
+    _Spec("DISPATCH_CONCURRENCY", "dispatch_concurrency", _positive_integer),
+    _Spec("SEND_MAX_ATTEMPTS", "send_max_attempts", _positive_integer),
+    _Spec("RESEND_UNCERTAIN_AFTER", "resend_uncertain_after", _seconds),
     _Spec("TRACKING_SECRET", "tracking_secret", _secret_min_16),
     _Spec("SNS_TOPIC_ARNS", "sns_topic_arns", _topic_arns),
     _Spec("SNS_AUTO_CONFIRM", "sns_auto_confirm", _boolean),

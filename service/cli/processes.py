@@ -11,6 +11,8 @@ from service.api.context import AppContext
 from service.cli.bootstrap import Bootstrap, database, fail, settings_or_exit
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
+from service.dispatch.dispatcher import run_dispatcher
+from service.dispatch.startup import require_sending_settings
 from service.errors import ServiceError
 from service.logging import get_logger
 from service.runtime import Component, run_components
@@ -44,6 +46,11 @@ def serve(bind: str | None) -> None:
 def run(local: bool, bind: str | None) -> None:
     """Apply migrations, then run every component in this one process."""
     settings = settings_or_exit(local=local)
+    if not local:
+        try:
+            require_sending_settings(settings)
+        except ServiceError as error:
+            fail(str(error))
     with database(settings, "all") as boot:
         try:
             apply_migrations(boot.url)
@@ -51,7 +58,7 @@ def run(local: bool, bind: str | None) -> None:
             fail(str(error), code=1)
         if local:
             _announce_local(boot)
-        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True)  # noqa: S104
+        _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True, dispatch=True)  # noqa: S104
 
 
 def _announce_local(boot: Bootstrap) -> None:
@@ -70,20 +77,23 @@ def _announce_local(boot: Bootstrap) -> None:
     )
 
 
-def _run(boot: Bootstrap, host: str, *, api: bool) -> None:
+def _run(boot: Bootstrap, host: str, *, api: bool, dispatch: bool = False) -> None:
     try:
-        asyncio.run(_main(boot, host, api=api))
+        asyncio.run(_main(boot, host, api=api, dispatch=dispatch))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
 
 
-async def _main(boot: Bootstrap, host: str, *, api: bool) -> None:
+async def _main(boot: Bootstrap, host: str, *, api: bool, dispatch: bool = False) -> None:
     pool = await open_pool(boot.url, name="api", max_size=20)
     try:
-        context = AppContext(boot.settings, pool)
+        settings = boot.settings
+        context = AppContext(settings, pool)
         components: dict[str, Component] = {}
         if api:
             components["api"] = functools.partial(serve_api, context, host)
+        if dispatch:
+            components["dispatcher"] = functools.partial(run_dispatcher, settings, pool, boot.url)
         # Later components (dispatcher, projector) are added here, one line each.
         log.info("service_starting", components=list(components), port=boot.settings.server_port)
         await run_components(components)
