@@ -28,24 +28,28 @@ CREATE TABLE send_quota_usage (
 );
 
 -- Reserve up to `requested` sends under both limits in one round trip. Returns how many were
--- granted, the delay (seconds, from the database clock) before the first slot and the
--- spacing between slots. When none is granted, `held_until` and `held_for` say why and until
+-- granted, the delay (seconds, from the database clock) before the first slot, the spacing
+-- between slots and the first slot itself. When none is granted, `held_until` and `held_for` say why and until
 -- when. The row lock on send_limiter serialises reservations from every dispatcher.
 CREATE FUNCTION reserve_sends(requested integer, max_rate double precision, daily_quota bigint)
 RETURNS TABLE (granted integer, first_delay double precision, spacing double precision,
-               held_until timestamptz, held_for text)
+               held_until timestamptz, held_for text, first_slot timestamptz)
 LANGUAGE plpgsql AS $$
 DECLARE
     state   send_limiter%ROWTYPE;
-    at      timestamptz := clock_timestamp();
+    at      timestamptz;
     used    bigint;
     factor  double precision;
     step    double precision;
     first   timestamptz;
 BEGIN
     SELECT * INTO state FROM send_limiter WHERE id FOR UPDATE;
+    -- Read the clock only once the lock is held: the delays returned are measured from
+    -- here, and a wait for the lock must not be counted in them.
+    at := clock_timestamp();
     IF state.hold_until > at THEN
-        RETURN QUERY SELECT 0, NULL::float8, NULL::float8, state.hold_until, state.hold_reason;
+        RETURN QUERY SELECT 0, NULL::float8, NULL::float8, state.hold_until, state.hold_reason,
+                            NULL::timestamptz;
         RETURN;
     END IF;
 
@@ -59,7 +63,8 @@ BEGIN
         FROM send_quota_usage u
         WHERE u.minute > at - interval '24 hours 1 minute';
         RETURN QUERY SELECT 0, NULL::float8, NULL::float8,
-                            coalesce(held_until, at + interval '1 minute'), 'daily_quota'::text;
+                            coalesce(held_until, at + interval '1 minute'), 'daily_quota'::text,
+                            NULL::timestamptz;
         RETURN;
     END IF;
 
@@ -79,7 +84,7 @@ BEGIN
     DELETE FROM send_quota_usage u WHERE u.minute < at - interval '25 hours';
 
     RETURN QUERY SELECT granted, extract(epoch FROM first - at)::float8, step,
-                        NULL::timestamptz, NULL::text;
+                        NULL::timestamptz, NULL::text, first;
 END;
 $$;
 

@@ -52,7 +52,7 @@ async def reserve(
     row = await cursor.fetchone()
     received = time.monotonic()
     assert row is not None
-    granted, first_delay, spacing, held_until, held_for = row
+    granted, first_delay, spacing, held_until, held_for, _first_slot = row
     assert isinstance(granted, int)
     if granted == 0:
         assert isinstance(held_until, datetime)

@@ -31,6 +31,7 @@ REQUEST_ID_TAG = "request_id"
 TOPIC_ID_TAG = "topic_id"
 TAG_VALUE_MAX_LENGTH = 256
 _TAG_SAFE = re.compile(r"[A-Za-z0-9-]")
+_TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def decode_tag(encoded: str) -> str:
     return raw.decode()
 
 
+def _tag_name(name: str) -> str:
+    # Names are only written, never read back, so a name SES accepts stays as it is
+    # ('request_id', which feedback looks for) and only other names are encoded.
+    return name if _TAG_NAME.fullmatch(name) else encode_tag(name)
+
+
 def _tags(email: OutgoingEmail) -> list[dict[str, str]]:
     tags = []
     for name, value in email.tags:
@@ -109,7 +116,7 @@ def _tags(email: OutgoingEmail) -> list[dict[str, str]]:
         # NOTE: a value longer than SES allows once encoded is left out rather than cut,
         # because a cut value would no longer decode to the original.
         if encoded and len(encoded) <= TAG_VALUE_MAX_LENGTH:
-            tags.append({"Name": encode_tag(name), "Value": encoded})
+            tags.append({"Name": _tag_name(name), "Value": encoded})
     return tags
 
 
