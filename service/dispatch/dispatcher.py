@@ -77,6 +77,7 @@ class Dispatcher:
         self._results_ready = asyncio.Event()
         self._throttled = False
         self._held_until = 0.0
+        self._last_slot = 0.0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._messages = MessageCache()
         self._executor = ThreadPoolExecutor(
@@ -122,14 +123,20 @@ class Dispatcher:
 
     async def _dispatch_once(self) -> float:
         """Claim and start one batch; return how long to sleep before the next look."""
+        # Cleared first, so that a send finishing from here on ends the next sleep.
+        self._freed.clear()
         limits = await self._limits()
         if not limits.sending_enabled:
             return POLL_SECONDS
         held = self._held_until - time.monotonic()
         if held > 0:
             return held
+        # Claim no further ahead than one batch's worth of slots, so that claimed emails
+        # do not wait long for their slot and other dispatchers get their share.
+        ahead = self._last_slot - time.monotonic() - BATCH_SECONDS
+        if ahead > 0:
+            return ahead
         if self._free == 0:
-            self._freed.clear()
             return POLL_SECONDS
         batch = min(self._free, MAX_BATCH, max(1, math.ceil(limits.rate * BATCH_SECONDS)))
         self._wake.clear()
@@ -205,6 +212,7 @@ class Dispatcher:
         if not granted:
             return
         LIMITER_WAIT.observe(max(0.0, reservation.first_slot - time.monotonic()))
+        self._last_slot = reservation.slot(reservation.granted - 1)
         messages = await self._messages.load(conn, {e.message_position for e in granted})
         for index, email in enumerate(granted):
             message = messages[email.message_position]

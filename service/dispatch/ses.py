@@ -53,7 +53,9 @@ class OutgoingEmail:
 def create_client(settings: Settings, *, max_connections: int = 32) -> SESV2Client:
     """Build the one SESv2 client a process shares between its sending threads."""
     config = Config(
-        retries={"max_attempts": 1, "mode": "standard"},
+        # total_max_attempts counts the first request: 1 means botocore never retries.
+        # ("max_attempts" would count retries only, so 1 there means two requests.)
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         max_pool_connections=max_connections,
