@@ -6,7 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 
 
 class InvalidAddress(ValueError):
-    """An address SES would not accept; `reason` says why in one sentence."""
+    """An address SES would not accept; `reason` explains why in one sentence."""
 
     def __init__(self, address: str, reason: str) -> None:
         super().__init__(f"{address!r} is not a valid email address: {reason}")

@@ -1,6 +1,6 @@
 """Settings: read from the environment and an optional `.env` file, validated once at startup.
 
-Every variable has a parser that raises ValueError with what it expected; `load_settings` turns
+Every variable has a parser that raises ValueError with what it expected. `load_settings` turns
 that into one ConfigError line naming the variable, the value (masked for secrets) and the fix.
 """
 
@@ -143,7 +143,9 @@ def _secret(value: str) -> Secret:
 
 def _secret_min_16(value: str) -> Secret:
     if len(value.strip()) < 16:
-        raise ValueError("expected at least 16 characters; generate one with `openssl rand -hex 32`")
+        raise ValueError(
+            "expected at least 16 characters; generate one with `openssl rand -hex 32`"
+        )
     return Secret(value.strip())
 
 
@@ -160,7 +162,7 @@ def _topic_arns(value: str) -> tuple[str, ...]:
         parts = arn.split(":")
         if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns":
             raise ValueError(
-                f"expected comma-separated SNS topic ARNs such as "
+                "expected comma-separated SNS topic ARNs such as "
                 f"arn:aws:sns:us-east-1:123456789012:ses-feedback, and {arn!r} is not one"
             )
     return arns

@@ -60,7 +60,9 @@ def configure_logging(level: str = "info", log_format: LogFormat | None = None) 
         logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
 
 
-def _keep(_logger: Any, _name: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+def _keep(
+    _logger: Any, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
     return event
 
 

@@ -24,7 +24,10 @@ async def run_components(components: Mapping[str, Component]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, stop, signum)
-    tasks = {asyncio.create_task(run(stop), name=name): name for name, run in components.items()}
+    tasks: dict[asyncio.Task[None], str] = {
+        asyncio.create_task(_await(run(stop)), name=name): name
+        for name, run in components.items()
+    }
     failure: BaseException | None = None
     try:
         pending = set(tasks)
@@ -44,6 +47,10 @@ async def run_components(components: Mapping[str, Component]) -> None:
             loop.remove_signal_handler(signum)
     if failure is not None:
         raise failure
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 def _on_signal(stop: asyncio.Event, signum: int) -> None:

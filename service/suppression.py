@@ -64,7 +64,8 @@ async def unsuppress(
     cursor = await conn.execute("DELETE FROM suppressions WHERE address = %s", (key,))
     if cursor.rowcount == 0:
         return False
-    await append(conn, [NewEvent(f"recipient:{key}", RecipientUnsuppressed(address=key, note=note))])
+    event = RecipientUnsuppressed(address=key, note=note)
+    await append(conn, [NewEvent(f"recipient:{key}", event)])
     return True
 
 

@@ -1,10 +1,10 @@
--- One row per email (one recipient of one message): where it stands, and the due queue.
+-- One row per email (one recipient of one message): its current status, and the due queue.
 -- Written in the same transaction as the events that change it, so it always agrees with
 -- the log and can be rebuilt from it.
 CREATE TABLE emails (
     request_id       uuid PRIMARY KEY,
     message_id       uuid NOT NULL,
-    -- Position of the MessageSubmitted event that holds the body, stored once per message.
+    -- Position of the MessageSubmitted event that contains the body, stored once per message.
     message_position bigint NOT NULL,
     topic_id         text NOT NULL,
     recipient        text NOT NULL,

@@ -14,15 +14,19 @@ from service.api.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from service.api.context import AppContext
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, ready
+from service.api.messages import MessagesController
+from service.api.topic_cancel import cancel_topic_emails
 
 
 def create_app(context: AppContext) -> Litestar:
     """Build the app around an open pool; the caller owns the pool's lifetime."""
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=[health, ready, MessagesController, cancel_topic_emails],
         state=State({"context": context}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=context.settings.max_request_bytes,
+        # service.logging configures the process; Litestar's default would replace its handlers.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="ses-sender",
             version=__version__,

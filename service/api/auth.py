@@ -19,7 +19,7 @@ SECURITY_SCHEME = SecurityScheme(
     security_scheme_in="header",
     description="The value of the API_KEY setting.",
 )
-SECURITY = [{SECURITY_SCHEME_NAME: []}]
+SECURITY: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}]
 
 
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

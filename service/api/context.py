@@ -1,4 +1,4 @@
-"""What the request handlers share: settings and the database pool."""
+"""The state shared by request handlers: settings and the database pool."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """JSON error responses: the HTTP status, one plain sentence, and the offending field.
 
-A stack trace or a database message never reaches a client; unexpected errors are logged
-with their cause and answered with a generic 500 sentence.
+A stack trace or a database message never reaches a client. Unexpected errors are logged
+with their cause, and the client gets a generic 500 sentence.
 """
 
 from __future__ import annotations

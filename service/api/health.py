@@ -35,11 +35,13 @@ async def ready(request: Request[object, object, State]) -> Response[Readiness]:
     expected = max((m.version for m in discover()), default=0)
     try:
         async with request_context(request).pool.connection(timeout=5) as conn:
-            cursor = await conn.execute(
-                "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN NULL"
-                " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END"
-            )
+            cursor = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
             row = await cursor.fetchone()
+            if row is not None and row[0]:
+                cursor = await conn.execute("SELECT max(version) FROM schema_migrations")
+                row = await cursor.fetchone()
+            else:
+                row = None
     except Exception as error:
         log.warning("readiness_database_unreachable", error=str(error))
         body = Readiness("unavailable", False, None, expected, "database unreachable")

@@ -1,4 +1,4 @@
-"""What every command does first: read settings, set up logging, find the database."""
+"""Command startup: read settings, set up logging, find the database."""
 
 from __future__ import annotations
 

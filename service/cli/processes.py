@@ -6,6 +6,7 @@ import asyncio
 import functools
 
 import click
+import psycopg
 
 from service.api.context import AppContext
 from service.cli.bootstrap import Bootstrap, database, fail, settings_or_exit
@@ -54,8 +55,8 @@ def run(local: bool, bind: str | None) -> None:
     with database(settings, "all") as boot:
         try:
             apply_migrations(boot.url)
-        except ServiceError as error:
-            fail(str(error), code=1)
+        except (ServiceError, psycopg.Error) as error:
+            fail(f"migration failed: {error}", code=1)
         if local:
             _announce_local(boot)
         _run(boot, bind or ("127.0.0.1" if local else "0.0.0.0"), api=True, dispatch=True)  # noqa: S104
@@ -82,6 +83,8 @@ def _run(boot: Bootstrap, host: str, *, api: bool, dispatch: bool = False) -> No
         asyncio.run(_main(boot, host, api=api, dispatch=dispatch))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
+    except psycopg.Error as error:
+        fail(f"database connection failed: {error}", code=1)
 
 
 async def _main(boot: Bootstrap, host: str, *, api: bool, dispatch: bool = False) -> None:

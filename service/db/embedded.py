@@ -46,7 +46,14 @@ def _run_as() -> str | None:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            [
+                "/usr/sbin/useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -186,7 +193,8 @@ class EmbeddedPostgres:
         log.info("embedded_postgres_started", pgdata=str(self.pgdata), port=self.port)
 
     def _ensure_database(self, user: str | None) -> None:
-        psql = [str(_binaries() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        psql = [str(_binaries() / "psql"), "-h", "127.0.0.1", "-p", str(self.port)]
+        psql += ["-U", "postgres"]
         exists = subprocess.run(
             [*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
             capture_output=True,

@@ -1,7 +1,7 @@
 """Schema migrations: numbered SQL files applied in order, each in its own transaction.
 
 A session-level advisory lock serialises concurrent runs, so two processes that start at
-once apply each file exactly once; the second finds nothing left to do.
+once apply each file exactly once. The second one finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def migrate(url: str, directory: Path | None = None) -> list[Migration]:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
             conn.execute(_CREATE_LEDGER)
-            done = applied_versions(conn)  # type: ignore[arg-type]
+            done = applied_versions(conn)
             for migration in pending_all:
                 if migration.version in done:
                     continue
@@ -99,7 +99,7 @@ def migrate(url: str, directory: Path | None = None) -> list[Migration]:
 def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -> None:
     try:
         with conn.transaction():
-            conn.execute(sql.SQL(migration.sql()))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(migration.sql()))
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                 (migration.version, migration.name),
@@ -114,5 +114,5 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -
 def pending(url: str, directory: Path | None = None) -> list[Migration]:
     """Return the migrations that `migrate` would apply."""
     with psycopg.connect(url) as conn:
-        done = applied_versions(conn)  # type: ignore[arg-type]
+        done = applied_versions(conn)
     return [m for m in discover(directory) if m.version not in done]

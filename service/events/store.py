@@ -155,7 +155,7 @@ async def read_after(
     """Return up to `limit` committed events after `after`, in read order.
 
     An event whose transaction is still running, or younger than one still running, is
-    not returned yet; it comes in a later call, after everything before it.
+    not returned yet. A later call returns it, after everything before it.
     """
     cursor = await conn.execute(_READ, (str(after.xact_id), after.position, limit))
     return [_stored(row) for row in await cursor.fetchall()]

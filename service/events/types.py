@@ -196,7 +196,7 @@ class EmailOpened(Event, frozen=True, kw_only=True):
     machine: bool = False
     """True for image proxies, privacy prefetchers and scanners: not a person reading."""
     proxy: str | None = None
-    """Which proxy or prefetcher fetched it, when known (for example 'gmail', 'apple_mpp')."""
+    """The proxy or prefetcher that fetched it, when known (for example 'gmail', 'apple_mpp')."""
     source: EngagementSource = "pixel"
     duplicate: bool = False
     """True when another source already reported this same open (SES and the pixel both)."""
@@ -288,6 +288,7 @@ def decode(type_name: str, data: bytes | str) -> Event | UnknownEvent:
     """Rebuild an event from its stored type name and JSON; unknown types come back raw."""
     decoder = _decoders.get(type_name)
     if decoder is None:
-        return UnknownEvent(type_name, msgspec.Raw(data.encode() if isinstance(data, str) else data))
+        raw = data.encode() if isinstance(data, str) else data
+        return UnknownEvent(type_name, msgspec.Raw(raw))
     event: Event = decoder.decode(data)
     return event
