@@ -47,6 +47,8 @@ class Settings:
     send_max_attempts: int = 5
     """Transient SES failures (timeouts, 5xx) tolerated per email before it fails for good."""
     resend_uncertain_after: float | None = None
+    dispatch_lease_seconds: float = 60.0
+    """How long a claim lasts before its email counts as uncertain; far above SES's timeouts."""
     """Seconds after which an uncertain email is sent again; None leaves it to an operator."""
     tracking_secret: Secret | None = None
     sns_topic_arns: tuple[str, ...] = ()
@@ -223,6 +225,7 @@ _SPECS = (
     _Spec("DISPATCH_CONCURRENCY", "dispatch_concurrency", _positive_integer),
     _Spec("SEND_MAX_ATTEMPTS", "send_max_attempts", _positive_integer),
     _Spec("RESEND_UNCERTAIN_AFTER", "resend_uncertain_after", _seconds),
+    _Spec("DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", _seconds),
     _Spec("TRACKING_SECRET", "tracking_secret", _secret_min_16),
     _Spec("SNS_TOPIC_ARNS", "sns_topic_arns", _topic_arns),
     _Spec("SNS_AUTO_CONFIRM", "sns_auto_confirm", _boolean),

@@ -141,7 +141,9 @@ class Dispatcher:
         batch = min(self._free, MAX_BATCH, max(1, math.ceil(limits.rate * BATCH_SECONDS)))
         self._wake.clear()
         async with self._pool.connection() as conn:
-            claimed = await queue.claim(conn, self.id, batch)
+            claimed = await queue.claim(
+                conn, self.id, batch, self._settings.dispatch_lease_seconds
+            )
             if not claimed:
                 return await self._until_due(conn)
             self._free -= len(claimed)

@@ -19,8 +19,6 @@ from service.events.types import EmailSendUncertain
 
 Connection = AsyncConnection[tuple[object, ...]]
 
-LEASE_SECONDS = 60.0
-"""How long a claim lasts: far longer than the wait for a rate slot plus SES's timeouts."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +95,16 @@ def new_dispatcher_id() -> str:
     return f"dispatcher-{uuid.uuid4().hex[:12]}"
 
 
-async def claim(conn: Connection, dispatcher: str, limit: int) -> list[ClaimedEmail]:
-    """Claim up to `limit` due emails for `dispatcher` and commit the claim."""
+async def claim(
+    conn: Connection, dispatcher: str, limit: int, lease_seconds: float = 60.0
+) -> list[ClaimedEmail]:
+    """Claim up to `limit` due emails for `dispatcher` and commit the claim.
+
+    The lease must outlast the wait for a rate slot plus SES's connect and read timeouts.
+    """
     async with conn.transaction():
         cursor = await conn.execute(
-            CLAIM, {"limit": limit, "dispatcher": dispatcher, "lease": LEASE_SECONDS}
+            CLAIM, {"limit": limit, "dispatcher": dispatcher, "lease": lease_seconds}
         )
         rows = await cursor.fetchall()
     return [

@@ -7,6 +7,7 @@ account a test sets, or 404 as moto does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -44,6 +45,8 @@ def accept_all(_number: int, _body: dict[str, Any]) -> StubError | None:
 class StubSes:
     respond: Responder = accept_all
     account: dict[str, Any] | None = None
+    delay: float = 0.0
+    """Seconds to wait before answering SendEmail, as a slow SES would."""
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -85,6 +88,8 @@ class StubSes:
                     error = stub.respond(number, body)
                     message_id = None if error else f"stub-{uuid.uuid4()}"
                     stub.calls.append(Call(arrived, body, message_id))
+                if stub.delay:
+                    time.sleep(stub.delay)
                 if error is not None:
                     self._answer(error.status, {"message": error.message}, error.code)
                 else:
@@ -121,3 +126,12 @@ def max_in_any_window(times: list[float], window: float = 1.0) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+async def wait_for_calls(stub: StubSes, count: int, seconds: float = 30.0) -> None:
+    """Wait until the stub has received `count` SendEmail calls."""
+    for _ in range(int(seconds / 0.01)):
+        if len(stub.calls) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {len(stub.calls)} of {count} calls arrived in {seconds} s")
