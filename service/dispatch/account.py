@@ -19,7 +19,7 @@ from service.logging import get_logger
 log = get_logger(__name__)
 
 DEFAULT_DAILY_QUOTA = 50_000
-"""A usual starting quota of a production SES account; used when nothing else says."""
+"""A usual starting quota of a production SES account; used when SES and settings give none."""
 REFRESH_SECONDS = 60.0
 
 
@@ -34,7 +34,7 @@ class SendLimits:
 
 @dataclass(frozen=True)
 class AccountReport:
-    """What GetAccount returned, in the fields the dispatcher uses."""
+    """The fields of a GetAccount response that the dispatcher uses."""
 
     max_send_rate: float | None
     max_24_hour_send: int | None
@@ -87,7 +87,7 @@ class AccountLimits:
         return self._limits
 
     def due(self) -> bool:
-        """Whether the limits are older than a minute (or were never read)."""
+        """Return whether the limits are older than a minute (or were never read)."""
         return self._read_at is None or time.monotonic() - self._read_at >= REFRESH_SECONDS
 
     def refresh(self) -> SendLimits:

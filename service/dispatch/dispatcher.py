@@ -29,11 +29,11 @@ from service.dispatch.outcomes import SendFailure, classify
 from service.dispatch.personalize import Personalizer, build_email
 from service.dispatch.queue import ClaimedEmail
 from service.dispatch.results import Failed, Result, Sent, Suppressed, record
-from service.dispatch.sending import Attempt, result_of, send_at_slot
+from service.dispatch.sending import Attempt, MissedSlot, result_of, send_at_slot
 from service.dispatch.ses import SESV2Client, create_client
 from service.errors import ConfigError
 from service.logging import get_logger
-from service.metrics import LIMITER_WAIT, SENDS
+from service.metrics import LIMITER_WAIT, SENDS, SLOTS_MISSED
 from service.sending.submit import DUE_CHANNEL
 from service.suppression import suppression_key
 
@@ -48,6 +48,10 @@ MAX_BATCH = 500
 HOLD_SECONDS = 60.0
 """How long SES quota or account errors stop every dispatcher before the next try."""
 RECORD_BATCH = 1000
+INITIAL_PACE = 1000.0
+"""Sends per second a new dispatcher starts reserving at when EMAIL_RATE is higher."""
+MIN_PACE = 100.0
+"""The pace never drops below this (or EMAIL_RATE when lower) however many slots are missed."""
 
 
 class Dispatcher:
@@ -78,6 +82,10 @@ class Dispatcher:
         self._throttled = False
         self._held_until = 0.0
         self._last_slot = 0.0
+        self._missed: list[ClaimedEmail] = []
+        self._misses = 0
+        self._pace: float | None = None
+        self._paced_at = 0.0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._messages = MessageCache()
         self._executor = ThreadPoolExecutor(
@@ -98,6 +106,7 @@ class Dispatcher:
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._give_back_missed()
             halt.set()
             self._results_ready.set()
             await recorder
@@ -133,12 +142,16 @@ class Dispatcher:
             return held
         # Claim no further ahead than one batch's worth of slots, so that claimed emails
         # do not wait long for their slot and other dispatchers get their share.
+        if self._missed:
+            await self._restart_missed(limits)
+            return 0.0
         ahead = self._last_slot - time.monotonic() - BATCH_SECONDS
         if ahead > 0:
             return ahead
         if self._free == 0:
             return POLL_SECONDS
-        batch = min(self._free, MAX_BATCH, max(1, math.ceil(limits.rate * BATCH_SECONDS)))
+        pace = min(limits.rate, self._pace or limits.rate)
+        batch = min(self._free, MAX_BATCH, max(1, math.ceil(pace * BATCH_SECONDS)))
         self._wake.clear()
         async with self._pool.connection() as conn:
             claimed = await queue.claim(
@@ -150,6 +163,46 @@ class Dispatcher:
             to_send = await self._drop_suppressed(conn, claimed)
             await self._start(conn, to_send, limits)
         return 0.0
+
+    async def _give_back_missed(self) -> None:
+        """On shutdown, return emails that missed their slot (never sent) to the queue."""
+        if not self._missed:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                await queue.release(conn, self.id, [e.request_id for e in self._missed], None)
+        except psycopg.OperationalError as error:
+            # Their leases expire and they become uncertain, although none was sent.
+            log.warning("missed_sends_not_released", count=len(self._missed), error=str(error))
+
+    async def _restart_missed(self, limits: SendLimits) -> None:
+        """Reserve new slots for sends that missed theirs; they are still claimed by us."""
+        missed, self._missed = self._missed, []
+        try:
+            async with self._pool.connection() as conn:
+                await self._start(conn, missed, limits)
+        except BaseException:
+            self._missed.extend(missed)
+            raise
+
+    def _paced(self, rate: float) -> float:
+        """Return the rate to reserve slots at: `rate`, or less while sends miss their slots.
+
+        A process that cannot start its sends within SLOT_TOLERANCE_SECONDS of their slots
+        (too little CPU for the rate) reserves wider spacing, which spends the shared budget
+        no faster than it can use it; the pace climbs back by a tenth per batch without a miss.
+        """
+        now = time.monotonic()
+        if self._pace is None:
+            self._pace = min(rate, INITIAL_PACE)
+        if self._misses and now - self._paced_at >= BATCH_SECONDS:
+            # Once per batch period at most: a stall makes a whole batch miss at once.
+            self._pace = max(min(rate, MIN_PACE), self._pace * 0.7)
+            self._paced_at = now
+            self._misses = 0
+        elif not self._misses:
+            self._pace = min(rate, self._pace * 1.1)
+        return self._pace
 
     async def _limits(self) -> SendLimits:
         if self._account.due():
@@ -202,7 +255,7 @@ class Dispatcher:
         if not claimed:
             return
         async with conn.transaction():
-            reservation = await limiter.reserve(conn, len(claimed), limits.rate,
+            reservation = await limiter.reserve(conn, len(claimed), self._paced(limits.rate),
                                                 limits.daily_quota)
         granted, rest = claimed[: reservation.granted], claimed[reservation.granted :]
         if rest:
@@ -234,12 +287,23 @@ class Dispatcher:
 
     async def _send(self, attempt: Attempt) -> None:
         claimed = attempt.claimed
+        keep_slot = False
         try:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(
                 self._executor, send_at_slot, self._client, attempt,
                 self._settings.ses_configuration_set,
             )
+            if isinstance(outcome, MissedSlot):
+                # No SES call was made; the email stays claimed and gets a new slot.
+                SLOTS_MISSED.inc()
+                log.debug("send_slot_missed", request_id=claimed.request_id,
+                          late_ms=round(outcome.late_by * 1000, 1))
+                self._missed.append(claimed)
+                self._misses += 1
+                self._wake.set()
+                keep_slot = True
+                return
             hold_until = None
             if not isinstance(outcome, str):
                 hold_until = await self._react(claimed, outcome)
@@ -248,7 +312,8 @@ class Dispatcher:
             self._log_result(result)
             self._add_result(result)
         finally:
-            self._release_slot()
+            if not keep_slot:
+                self._release_slot()
 
     async def _react(self, claimed: ClaimedEmail, failure: SendFailure) -> datetime | None:
         """Apply what a failure means for all sending; return the hold's end, if any."""

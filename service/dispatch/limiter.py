@@ -14,10 +14,9 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
-# Slots are spaced for this share of the configured rate. The margin (1.5% of a second in
-# every one-second window) absorbs the time between a slot and the moment the HTTP request
-# reaches SES, which differs from send to send, so that no one-second window as SES sees it
-# holds more than the configured number of sends.
+# Slots are spaced for this share of the configured rate. The margin leaves 15 ms in every
+# one-second window for differences in how late sends start after their slots, which
+# SLOT_TOLERANCE_SECONDS in service.dispatch.ses keeps below 10 ms.
 RATE_MARGIN = 0.985
 
 HoldReason = str

@@ -10,8 +10,21 @@ from datetime import UTC, datetime, timedelta
 from service.dispatch.outcomes import FailureKind, SendFailure, classify, retry_delay
 from service.dispatch.queue import ClaimedEmail
 from service.dispatch.results import Failed, Result, Sent
-from service.dispatch.ses import OutgoingEmail, SESV2Client, failure_of, send_email
+from service.dispatch.ses import (
+    OutgoingEmail,
+    SESV2Client,
+    SlotMissed,
+    failure_of,
+    send_email,
+)
 from service.metrics import SES_LATENCY
+
+
+@dataclass(frozen=True)
+class MissedSlot:
+    """The send was not made: its thread woke too late after its slot."""
+
+    late_by: float
 
 
 @dataclass(frozen=True)
@@ -25,18 +38,17 @@ class Attempt:
 
 def send_at_slot(
     client: SESV2Client, attempt: Attempt, configuration_set: str | None
-) -> str | SendFailure:
-    """Wait for the slot, then call SES once (a blocking call, run in a worker thread).
+) -> str | SendFailure | MissedSlot:
+    """Call SES once, starting the request at the slot (a blocking call, for a worker thread).
 
-    The wait happens here, in the thread that makes the call, so that nothing queues
-    between the slot and the request.
+    The request is built and signed first; the wait for the slot happens after that, right
+    before it is sent, so that the moment it leaves is close to the slot.
     """
-    delay = attempt.slot - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
     started = time.perf_counter()
     try:
-        return send_email(client, attempt.email, configuration_set)
+        return send_email(client, attempt.email, configuration_set, slot=attempt.slot)
+    except SlotMissed as missed:
+        return MissedSlot(missed.late_by)
     except Exception as error:
         return failure_of(error)
     finally:

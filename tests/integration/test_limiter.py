@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import psycopg
+import pytest
+
 from service.db.pool import Pool
 from service.dispatch import limiter
 from service.dispatch.limiter import RATE_MARGIN, Reservation
@@ -14,6 +17,10 @@ from tests.support.ses_stub import max_in_any_window
 async def reserve(pool: Pool, requested: int, rate: float, quota: int = 1_000_000) -> Reservation:
     async with pool.connection() as conn, conn.transaction():
         return await limiter.reserve(conn, requested, rate, quota)
+
+
+def database_url_of(pool: Pool) -> str:
+    return str(pool.conninfo)
 
 
 def slots(reservation: Reservation) -> list[float]:
@@ -68,9 +75,19 @@ async def test_no_burst_after_idle(pool: Pool) -> None:
 
 async def test_state_survives_new_connections(pool: Pool) -> None:
     """A reservation on another connection (a restarted dispatcher) continues the schedule."""
-    first = await reserve(pool, 20, 10.0)
-    second = await reserve(pool, 1, 10.0)
-    assert second.first_slot >= first.slot(19) + first.spacing - 0.01
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT extract(epoch FROM first_slot)::float8, spacing FROM reserve_sends(20, 10, 100)"
+        )
+        first = await cursor.fetchone()
+    async with await psycopg.AsyncConnection.connect(database_url_of(pool)) as conn:
+        cursor = await conn.execute(
+            "SELECT extract(epoch FROM first_slot)::float8 FROM reserve_sends(1, 10, 100)"
+        )
+        second = await cursor.fetchone()
+    assert first is not None
+    assert second is not None
+    assert second[0] == pytest.approx(first[0] + 20 * first[1])
 
 
 async def test_quota_grants_what_is_left(pool: Pool) -> None:

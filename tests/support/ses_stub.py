@@ -29,6 +29,8 @@ class StubError:
 class Call:
     at: float
     """time.monotonic() when the request arrived."""
+    wall: float
+    """time.time() when the request arrived."""
     body: dict[str, Any]
     message_id: str | None
 
@@ -80,14 +82,14 @@ class StubSes:
                     self._answer(404, {"message": "not implemented"}, "NotFoundException")
 
             def do_POST(self) -> None:
-                arrived = time.monotonic()
+                arrived, wall = time.monotonic(), time.time()
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with stub.lock:
                     number = len(stub.calls)
                     error = stub.respond(number, body)
                     message_id = None if error else f"stub-{uuid.uuid4()}"
-                    stub.calls.append(Call(arrived, body, message_id))
+                    stub.calls.append(Call(arrived, wall, body, message_id))
                 if stub.delay:
                     time.sleep(stub.delay)
                 if error is not None:
