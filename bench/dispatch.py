@@ -65,7 +65,8 @@ def stub_ses(workdir: Path) -> Iterator[tuple[str, Callable[[], list[dict[str, A
         [sys.executable, str(Path(__file__).with_name("ses_stub_server.py")), str(calls_file)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ | {"PYTHONPATH": "."},
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     url = process.stdout.readline().decode().strip()
 
     def finish() -> list[dict[str, Any]]:
@@ -294,8 +295,11 @@ def percentile(values: list[float], fraction: float) -> float:
 async def main(args: argparse.Namespace) -> None:
     configure_logging("warning", "json")
     workdir = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_EC2_METADATA_DISABLED="true")
+    # Placeholder credentials: boto3 signs requests to the local stub with them.
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+         "AWS_EC2_METADATA_DISABLED": "true"}
+    )
     with database(args.server_url, workdir) as url:
         pool = await open_pool(url, name="bench", min_size=2, max_size=8)
         try:

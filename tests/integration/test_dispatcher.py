@@ -13,7 +13,7 @@ import pytest
 
 from service.config import Settings
 from service.db.pool import Pool
-from service.dispatch.ses import OutgoingEmail
+from service.dispatch.ses import OutgoingEmail, SlotMissed, create_client, send_email
 from service.events.store import read_stream
 from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, MessageSubmitted
 from service.suppression import suppress
@@ -271,3 +271,16 @@ async def test_idle_dispatcher_does_not_spin(
     async with dispatching(send_settings, pool, database_url):
         await asyncio.sleep(3.0)
     assert 1 <= calls <= 5
+
+
+def test_late_request_is_not_sent(send_settings: Settings, ses_stub: StubSes) -> None:
+    """A request ready more than the tolerance after its slot never reaches SES."""
+    client = create_client(send_settings)
+    email = OutgoingEmail("sender@example.com", "a@example.com", "S", "<p/>")
+    with pytest.raises(SlotMissed):
+        send_email(client, email, None, slot=time.monotonic() - 0.05)
+    assert ses_stub.calls == []
+    started = time.monotonic()
+    send_email(client, email, None, slot=started + 0.2)
+    [call] = ses_stub.calls
+    assert call.at >= started + 0.2
