@@ -15,8 +15,8 @@ from datetime import datetime
 from psycopg import AsyncConnection
 
 # Slots are spaced for this share of the configured rate. The margin leaves 15 ms in every
-# one-second window for differences in how late sends start after their slots, which
-# SLOT_TOLERANCE_SECONDS in service.dispatch.ses keeps below 10 ms.
+# one-second window for differences in how late sends start after their slots and reach
+# SES. SLOT_TOLERANCE_SECONDS in service.dispatch.ses keeps the first part below 5 ms.
 RATE_MARGIN = 0.985
 
 HoldReason = str

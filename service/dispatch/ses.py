@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 else:
     SESV2Client = Any
 
-SLOT_TOLERANCE_SECONDS = 0.010
+SLOT_TOLERANCE_SECONDS = 0.005
 """How late after its slot a send may still start.
 
 The limiter spaces slots for 98.5% of the rate, which leaves 15 ms per one-second window
-for differences in lateness. A send that would start later than this (the process stalled,
-or the machine is overloaded) is not made, because it could land in the same window as
-later sends that start on time. The email stays claimed and gets a new slot.
+for differences in lateness: at most 5 ms here, the rest for the way to SES. A send that
+would start later (the process stalled, or the machine is overloaded) is not made, because
+it could land in the same window as later sends that start on time. The email stays
+claimed and gets a new slot.
 """
 
 

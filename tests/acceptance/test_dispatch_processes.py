@@ -23,6 +23,7 @@ from tests.support.processes import (
     stop_dispatcher,
 )
 from tests.support.ses_stub import StubSes, max_in_any_window, wait_for_calls
+from tests.support.stub_process import stub_process
 
 pytestmark = pytest.mark.acceptance
 
@@ -37,23 +38,24 @@ def stub() -> Iterator[StubSes]:
 
 
 async def test_three_dispatchers_share_the_rate(
-    tmp_path: Path, database_url: str, pool: Pool, settings: Settings, stub: StubSes
+    tmp_path: Path, database_url: str, pool: Pool, settings: Settings
 ) -> None:
     """Three processes, EMAIL_RATE=20, a backlog of 300: no second over 20, none sent twice."""
     recipients = [f"user{i}@example.com" for i in range(300)]
     request_ids: list[str] = []
     for chunk in range(0, 300, 100):
         request_ids += await enqueue(pool, settings, recipients[chunk : chunk + 100])
-    env = dispatcher_env(tmp_path, database_url, stub.url, EMAIL_RATE="20")
-    processes = [start_dispatcher(env, tmp_path / f"dispatcher{i}.log") for i in range(3)]
-    try:
-        final = await wait_until_settled(pool, request_ids, seconds=60)
-    finally:
-        codes = [stop_dispatcher(p) for p in processes]
+    with stub_process(tmp_path / "calls.jsonl") as (url, calls):
+        env = dispatcher_env(tmp_path, database_url, url, EMAIL_RATE="20")
+        processes = [start_dispatcher(env, tmp_path / f"dispatcher{i}.log") for i in range(3)]
+        try:
+            final = await wait_until_settled(pool, request_ids, seconds=60)
+        finally:
+            codes = [stop_dispatcher(p) for p in processes]
     assert codes == [0, 0, 0]
     assert {final[r] for r in request_ids} == {"sent"}
-    assert Counter(stub.recipients()) == Counter(recipients)
-    times = [call.at for call in stub.calls]
+    assert Counter(call["to"] for call in calls) == Counter(recipients)
+    times = [call["at"] for call in calls]
     assert max_in_any_window(times) <= 20
     # 300 sends at 20 per second need 299 / 20 = 14.95 s from the first to the last. The
     # bound is loose because a loaded machine makes sends miss their slots (and the time is
