@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from service.db.pool import Pool
 from service.dispatch.ses import OutgoingEmail, SlotMissed, create_client, send_email
 from service.events.store import read_stream
 from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, MessageSubmitted
+from service.sending.cancel import cancel_email
 from service.suppression import suppress
 from tests.support.dispatching import dispatching, statuses, wait_until_settled
 from tests.support.enqueue import enqueue
@@ -226,11 +228,7 @@ async def test_cancelled_never_sent(
     request_ids = await enqueue(pool, send_settings, ["a@example.com", "b@example.com"],
                                 scheduled_at=due)
     async with pool.connection() as conn:
-        # The same change the cancel endpoint makes to the row.
-        await conn.execute(
-            "UPDATE emails SET status = 'cancelled', due_at = NULL WHERE request_id = %s",
-            (request_ids[0],),
-        )
+        await cancel_email(conn, uuid.UUID(request_ids[0]))
     async with dispatching(send_settings, pool, database_url):
         final = await wait_until_settled(pool, [request_ids[1]])
         await asyncio.sleep(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from service.config import Settings
@@ -9,6 +10,7 @@ from service.db.pool import Pool
 from service.dispatch import queue, uncertain
 from service.events.store import read_stream
 from service.events.types import EmailRequeued, EmailSendUncertain
+from service.sending.cancel import cancel_email
 from tests.support.enqueue import enqueue
 
 
@@ -58,9 +60,9 @@ async def test_scheduled_not_claimed_early(pool: Pool, settings: Settings) -> No
 
 async def test_cancelled_not_claimed(pool: Pool, settings: Settings) -> None:
     """A cancelled email is never claimed."""
-    await enqueue(pool, settings, ["a@example.com"])
+    [request_id] = await enqueue(pool, settings, ["a@example.com"])
     async with pool.connection() as conn:
-        await conn.execute("UPDATE emails SET status = 'cancelled', due_at = NULL")
+        await cancel_email(conn, uuid.UUID(request_id))
         assert await queue.claim(conn, "d", 10) == []
 
 
