@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -308,7 +308,7 @@ class Dispatcher:
                 keep_slot = True
                 return
             hold_until = None
-            if not isinstance(outcome, str):
+            if isinstance(outcome, SendFailure):
                 hold_until = await self._react(claimed, outcome)
             result = result_of(claimed, outcome, max_attempts=self._settings.send_max_attempts,
                                hold_until=hold_until)
@@ -401,8 +401,11 @@ class Dispatcher:
                 log.warning("rate_slowed_after_throttling")
         for result in batch:
             if isinstance(result, Sent):
+                started = result.started_at
                 log.info("email_sent", request_id=result.request_id, topic_id=result.topic_id,
-                         ses_message_id=result.ses_message_id, attempt=result.attempt)
+                         ses_message_id=result.ses_message_id, attempt=result.attempt,
+                         started_at=datetime.fromtimestamp(started, UTC).isoformat()
+                         if started is not None else None)
 
     # --- maintenance -----------------------------------------------------------------
 

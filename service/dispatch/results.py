@@ -21,6 +21,8 @@ class Sent:
     topic_id: str
     attempt: int
     ses_message_id: str
+    started_at: float | None = None
+    """When the request left for SES (time.time()), for the log."""
 
 
 @dataclass(frozen=True)

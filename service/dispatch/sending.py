@@ -15,9 +15,19 @@ from service.dispatch.ses import (
     SESV2Client,
     SlotMissed,
     failure_of,
+    request_started_at,
     send_email,
 )
 from service.metrics import SES_LATENCY
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """SES accepted the email."""
+
+    ses_message_id: str
+    started_at: float | None
+    """When the request left (time.time())."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class Attempt:
 
 def send_at_slot(
     client: SESV2Client, attempt: Attempt, configuration_set: str | None
-) -> str | SendFailure | MissedSlot:
+) -> Accepted | SendFailure | MissedSlot:
     """Call SES once, starting the request at the slot (a blocking call, for a worker thread).
 
     The request is built and signed first; the wait for the slot happens after that, right
@@ -46,7 +56,8 @@ def send_at_slot(
     """
     started = time.perf_counter()
     try:
-        return send_email(client, attempt.email, configuration_set, slot=attempt.slot)
+        message_id = send_email(client, attempt.email, configuration_set, slot=attempt.slot)
+        return Accepted(message_id, request_started_at())
     except SlotMissed as missed:
         return MissedSlot(missed.late_by)
     except Exception as error:
@@ -57,14 +68,15 @@ def send_at_slot(
 
 def result_of(
     claimed: ClaimedEmail,
-    outcome: str | SendFailure,
+    outcome: Accepted | SendFailure,
     *,
     max_attempts: int,
     hold_until: datetime | None = None,
 ) -> Result:
     """Return the Result to record for a SendEmail outcome (a message id or a failure)."""
-    if isinstance(outcome, str):
-        return Sent(claimed.request_id, claimed.topic_id, claimed.attempt, outcome)
+    if isinstance(outcome, Accepted):
+        return Sent(claimed.request_id, claimed.topic_id, claimed.attempt,
+                    outcome.ses_message_id, outcome.started_at)
     kind = classify(outcome)
     return Failed(
         request_id=claimed.request_id,

@@ -52,6 +52,7 @@ def _wait_for_slot(**_kwargs: Any) -> None:
     """botocore before-send hook: hold the signed request until its slot, or drop it if late."""
     slot: float | None = getattr(_pending, "slot", None)
     if slot is None:
+        _pending.started_at = time.time()
         return
     delay = slot - time.monotonic()
     if delay > 0:
@@ -59,6 +60,13 @@ def _wait_for_slot(**_kwargs: Any) -> None:
     late_by = time.monotonic() - slot
     if late_by > SLOT_TOLERANCE_SECONDS:
         raise SlotMissed(late_by)
+    _pending.started_at = time.time()
+
+
+def request_started_at() -> float | None:
+    """Return when this thread's last SendEmail request left (time.time()), if it did."""
+    started: float | None = getattr(_pending, "started_at", None)
+    return started
 
 
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -200,6 +208,7 @@ def send_email(
     client from `create_client`.
     """
     _pending.slot = slot
+    _pending.started_at = None
     try:
         response: Mapping[str, Any] = client.send_email(**send_request(email, configuration_set))
     finally:

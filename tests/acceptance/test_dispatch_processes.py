@@ -6,8 +6,10 @@ needs about 15 seconds by construction).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -55,16 +57,31 @@ async def test_three_dispatchers_share_the_rate(
     assert codes == [0, 0, 0]
     assert {final[r] for r in request_ids} == {"sent"}
     assert Counter(call["to"] for call in calls) == Counter(recipients)
-    times = [call["at"] for call in calls]
+    # When each request left, as its dispatcher logged it: "sends started" is what the
+    # limit is about. Arrival times at the stub add the stub's own scheduling delay, which
+    # on a loaded machine reaches the 15 ms margin, so they are checked in the benchmark.
+    started = {i: sent_times(tmp_path / f"dispatcher{i}.log") for i in range(3)}
+    times = [at for per_process in started.values() for at in per_process]
+    assert len(times) == 300
     assert max_in_any_window(times) <= 20
     # 300 sends at 20 per second need 299 / 20 = 14.95 s from the first to the last. The
     # bound is loose because a loaded machine makes sends miss their slots (and the time is
     # measured in bench/dispatch.py); it catches a limiter that serialises or stalls.
     span = max(times) - min(times)
     assert span < 14.95 * 2.5, span
-    # Every process took part.
-    logs = [(tmp_path / f"dispatcher{i}.log").read_text() for i in range(3)]
-    assert all('"email_sent"' in log for log in logs)
+    assert all(started.values()), "every process took part"
+
+
+def sent_times(log_path: Path) -> list[float]:
+    """Return the start times (epoch seconds) of the sends an email_sent line reports."""
+    times = []
+    for line in log_path.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("event") == "email_sent":
+            times.append(datetime.fromisoformat(entry["started_at"]).timestamp())
+    return times
 
 
 async def test_killed_dispatcher_loses_nothing(
