@@ -163,8 +163,13 @@ class Dispatcher:
             if not claimed:
                 return await self._until_due(conn)
             self._free -= len(claimed)
-            to_send = await self._drop_suppressed(conn, claimed)
-            await self._start(conn, to_send, limits)
+            handed: set[str] = set()
+            try:
+                to_send = await self._drop_suppressed(conn, claimed, handed)
+                await self._start(conn, to_send, limits, handed)
+            except psycopg.OperationalError:
+                await self._abandon([e for e in claimed if e.request_id not in handed])
+                raise
         return 0.0
 
     async def _give_back_missed(self) -> None:
@@ -181,11 +186,12 @@ class Dispatcher:
     async def _restart_missed(self, limits: SendLimits) -> None:
         """Reserve new slots for sends that missed theirs; they are still claimed by us."""
         missed, self._missed = self._missed, []
+        handed: set[str] = set()
         try:
             async with self._pool.connection() as conn:
-                await self._start(conn, missed, limits)
+                await self._start(conn, missed, limits, handed)
         except BaseException:
-            self._missed.extend(missed)
+            self._missed.extend(e for e in missed if e.request_id not in handed)
             raise
 
     def _paced(self, rate: float) -> float:
@@ -226,8 +232,20 @@ class Dispatcher:
         for task in waits:
             task.cancel()
 
+    async def _abandon(self, claimed: list[ClaimedEmail]) -> None:
+        """Give back claimed emails that got neither a send nor a result (the database failed)."""
+        self._free += len(claimed)
+        self._freed.set()
+        try:
+            async with self._pool.connection() as conn:
+                await queue.release(conn, self.id, [e.request_id for e in claimed], None)
+        except psycopg.OperationalError as error:
+            # NOTE: these were never sent, yet their leases expire into `uncertain`;
+            # `ses-sender uncertain resend` sends them safely.
+            log.warning("claims_not_released", count=len(claimed), error=str(error))
+
     async def _drop_suppressed(
-        self, conn: queue.Connection, claimed: list[ClaimedEmail]
+        self, conn: queue.Connection, claimed: list[ClaimedEmail], handed: set[str]
     ) -> list[ClaimedEmail]:
         keys = {email.request_id: suppression_key(email.recipient) for email in claimed}
         async with conn.transaction():
@@ -249,12 +267,22 @@ class Dispatcher:
                      reason=reason)
             self._add_result(Suppressed(email.request_id, email.topic_id, email.attempt,
                                         email.recipient, reason))
+            handed.add(email.request_id)
             self._release_slot()
         return kept
 
     async def _start(
-        self, conn: queue.Connection, claimed: list[ClaimedEmail], limits: SendLimits
+        self,
+        conn: queue.Connection,
+        claimed: list[ClaimedEmail],
+        limits: SendLimits,
+        handed: set[str],
     ) -> None:
+        """Reserve slots for `claimed` and start a send for each granted one.
+
+        `handed` collects the request ids that got a send or went back to the queue, so that
+        the caller can give back the rest if the database fails half way.
+        """
         if not claimed:
             return
         async with conn.transaction():
@@ -264,6 +292,7 @@ class Dispatcher:
         if rest:
             await queue.release(conn, self.id, [e.request_id for e in rest],
                                 reservation.held_until)
+            handed.update(e.request_id for e in rest)
             self._free += len(rest)
             if reservation.held_until is not None:
                 self._hold_locally(reservation.held_until, reservation.held_for)
@@ -278,6 +307,7 @@ class Dispatcher:
                                    self._personalizers)
             attempt = Attempt(email, outgoing, reservation.slot(index))
             task = asyncio.create_task(self._send(attempt))
+            handed.add(email.request_id)
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 

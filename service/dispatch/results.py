@@ -107,13 +107,21 @@ def _row(result: Result) -> tuple[str, datetime | None, str | None, int]:
     return "queued", result.retry_at, None, transient
 
 
+def _new_event(result: Result) -> NewEvent:
+    event = _event(result)
+    # A batch whose COMMIT succeeded but whose answer was lost with the connection is
+    # written again; the key makes the second copy of each event a no-op.
+    key = f"dispatch:{event.type_name}:{result.request_id}:{result.attempt}"
+    return NewEvent(result.request_id, event, dedupe_key=key)
+
+
 async def record(conn: Connection, dispatcher: str, results: Sequence[Result]) -> None:
     """Append one event per result and update the emails rows, in one transaction."""
     if not results:
         return
     rows = [_row(result) for result in results]
     async with conn.transaction():
-        await append(conn, [NewEvent(r.request_id, _event(r)) for r in results])
+        await append(conn, [_new_event(r) for r in results])
         await conn.execute(
             _UPDATE,
             (
