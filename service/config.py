@@ -42,6 +42,14 @@ class Settings:
     ses_configuration_set: str | None = None
     email_rate: float = 14.0
     email_daily_quota: int | None = None
+    dispatch_concurrency: int = 32
+    """Emails one dispatcher works on at once (claimed and not yet recorded)."""
+    send_max_attempts: int = 5
+    """Transient SES failures (timeouts, 5xx) tolerated per email before it fails for good."""
+    resend_uncertain_after: float | None = None
+    dispatch_lease_seconds: float = 60.0
+    """How long a claim lasts before its email counts as uncertain; far above SES's timeouts."""
+    """Seconds after which an uncertain email is sent again; None leaves it to an operator."""
     tracking_secret: Secret | None = None
     sns_topic_arns: tuple[str, ...] = ()
     sns_certs_dir: Path = field(default_factory=Path)
@@ -106,9 +114,9 @@ def _seconds(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError("expected a number of seconds, such as 2 or 0.5") from None
+        raise ValueError("expected a number of seconds, such as 2 or 3600") from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("expected a number of seconds greater than 0, such as 2 or 0.5")
+        raise ValueError("expected a number of seconds greater than 0, such as 2 or 3600")
     return seconds
 
 
@@ -220,6 +228,10 @@ _SPECS = (
     _Spec("SES_CONFIGURATION_SET", "ses_configuration_set", _text),
     _Spec("EMAIL_RATE", "email_rate", _rate),
     _Spec("EMAIL_DAILY_QUOTA", "email_daily_quota", _positive_integer),
+    _Spec("DISPATCH_CONCURRENCY", "dispatch_concurrency", _positive_integer),
+    _Spec("SEND_MAX_ATTEMPTS", "send_max_attempts", _positive_integer),
+    _Spec("RESEND_UNCERTAIN_AFTER", "resend_uncertain_after", _seconds),
+    _Spec("DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", _seconds),
     _Spec("TRACKING_SECRET", "tracking_secret", _secret_min_16),
     _Spec("SNS_TOPIC_ARNS", "sns_topic_arns", _topic_arns),
     _Spec("SNS_AUTO_CONFIRM", "sns_auto_confirm", _boolean),

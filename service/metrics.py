@@ -27,6 +27,11 @@ LIMITER_WAIT = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
     registry=REGISTRY,
 )
+SLOTS_MISSED = Counter(
+    "ses_sender_rate_slots_missed",
+    "Sends not made because the dispatcher woke too late after its rate slot; requeued.",
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "ses_sender_due_queue_depth",
     "Emails due now and waiting for a dispatcher.",

@@ -6,6 +6,7 @@ import click
 
 from service import __version__
 from service.cli.database import db, migrate
+from service.cli.dispatch import dispatch, uncertain
 from service.cli.processes import run, serve
 from service.cli.projections import project, projections
 
@@ -24,5 +25,7 @@ main.add_command(migrate)
 main.add_command(db)
 main.add_command(serve)
 main.add_command(run)
+main.add_command(dispatch)
+main.add_command(uncertain)
 main.add_command(project)
 main.add_command(projections)

@@ -21,11 +21,13 @@ from service.cli.projections import projector_component
 from service.config import Settings
 from service.db.migrate import migrate as apply_migrations
 from service.db.pool import open_pool
+from service.dispatch.dispatcher import run_dispatcher
 from service.errors import ServiceError
 from service.local.mode import LocalMode, feedback_simulator, local_mode
 from service.logging import get_logger
 from service.runtime import Component, run_components
 from service.server import serve_api
+from service.tracking.sending import sending_personalizers
 
 log = get_logger(__name__)
 
@@ -68,7 +70,7 @@ def run(local: bool, bind: str | None) -> None:
         if mode is not None:
             _announce_local(boot, mode)
         host = bind or ("127.0.0.1" if local else "0.0.0.0")  # noqa: S104
-        _run(boot, host, api=True, workers=True, local=mode)
+        _run(boot, host, api=True, dispatch=True, project=True, local=mode)
 
 
 def _enter_local_mode(stack: ExitStack, settings: Settings) -> LocalMode:
@@ -109,10 +111,16 @@ def _announce_local(boot: Bootstrap, mode: LocalMode) -> None:
 
 
 def _run(
-    boot: Bootstrap, host: str, *, api: bool, workers: bool = False, local: LocalMode | None = None
+    boot: Bootstrap,
+    host: str,
+    *,
+    api: bool,
+    dispatch: bool = False,
+    project: bool = False,
+    local: LocalMode | None = None,
 ) -> None:
     try:
-        asyncio.run(_main(boot, host, api=api, workers=workers, local=local))
+        asyncio.run(_main(boot, host, api=api, dispatch=dispatch, project=project, local=local))
     except (ServiceError, OSError) as error:
         fail(str(error), code=1)
     except psycopg.Error as error:
@@ -120,16 +128,27 @@ def _run(
 
 
 async def _main(
-    boot: Bootstrap, host: str, *, api: bool, workers: bool = False, local: LocalMode | None = None
+    boot: Bootstrap,
+    host: str,
+    *,
+    api: bool,
+    dispatch: bool = False,
+    project: bool = False,
+    local: LocalMode | None = None,
 ) -> None:
     pool = await open_pool(boot.url, name="api", max_size=20)
     try:
-        context = AppContext(boot.settings, pool)
+        settings = boot.settings
+        context = AppContext(settings, pool)
         components: dict[str, Component] = {}
         if api:
             components["api"] = functools.partial(serve_api, context, host)
-        # Later components (dispatcher, projector) are added here, one line each.
-        if workers:
+        if dispatch:
+            personalizers = await sending_personalizers(pool, settings)
+            components["dispatcher"] = functools.partial(
+                run_dispatcher, settings, pool, boot.url, personalizers=personalizers
+            )
+        if project:
             components["projector"] = projector_component(pool, boot.url, boot.settings)
         if local is not None:
             simulator = feedback_simulator(local, boot.url, host, pool)

@@ -104,6 +104,8 @@ class EmailSendFailed(Event, frozen=True, kw_only=True):
     error_message: str
     permanent: bool
     retry_at: datetime | None = None
+    kind: str | None = None
+    """throttled, quota_exceeded, account_paused, permanent or transient."""
 
 
 class EmailSendUncertain(Event, frozen=True, kw_only=True):
@@ -113,6 +115,16 @@ class EmailSendUncertain(Event, frozen=True, kw_only=True):
     topic_id: str
     attempt: int
     claimed_at: datetime
+    claimed_by: str | None = None
+    """The dispatcher that held the claim."""
+
+
+class EmailRequeued(Event, frozen=True, kw_only=True):
+    """An uncertain email was put back in the queue to be sent again."""
+
+    request_id: str
+    topic_id: str
+    reason: Literal["operator", "grace_period"] = "operator"
 
 
 # --- Feedback from SES ------------------------------------------------------------------
@@ -269,6 +281,7 @@ CATALOG: dict[str, type[Event]] = {
         EmailSent,
         EmailSendFailed,
         EmailSendUncertain,
+        EmailRequeued,
         EmailDelivered,
         EmailBounced,
         EmailComplained,

@@ -1,0 +1,143 @@
+"""Recording what happened to claimed emails: events and `emails` rows, one transaction a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+from service.dispatch.outcomes import FailureKind
+from service.events.store import NewEvent, append
+from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, Event
+from service.feedback.linking import link_held_feedback
+
+Connection = AsyncConnection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class Sent:
+    request_id: str
+    topic_id: str
+    attempt: int
+    ses_message_id: str
+    started_at: float | None = None
+    """When the request left for SES (time.time()), for the log."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed attempt; `retry_at` None means the email failed for good."""
+
+    request_id: str
+    topic_id: str
+    attempt: int
+    kind: FailureKind
+    code: str
+    message: str
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    request_id: str
+    topic_id: str
+    attempt: int
+    recipient: str
+    reason: str
+
+
+Result = Sent | Failed | Suppressed
+
+# Only the claim this dispatcher still holds is updated. A claim that expired meanwhile
+# (status uncertain) is resolved by the result, because the result is what happened.
+_UPDATE = """
+UPDATE emails AS e
+SET status = b.status,
+    due_at = b.due_at,
+    ses_message_id = coalesce(b.ses_message_id, e.ses_message_id),
+    transient_failures = e.transient_failures + b.transient,
+    lease_until = NULL,
+    updated_at = now()
+FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::timestamptz[], %s::text[], %s::int[])
+     AS b (request_id, attempt, status, due_at, ses_message_id, transient)
+WHERE e.request_id = b.request_id
+  AND e.attempt = b.attempt
+  AND e.status IN ('sending', 'uncertain')
+  AND e.claimed_by = %s
+"""
+
+
+def _event(result: Result) -> Event:
+    if isinstance(result, Sent):
+        return EmailSent(
+            request_id=result.request_id,
+            topic_id=result.topic_id,
+            ses_message_id=result.ses_message_id,
+            attempt=result.attempt,
+        )
+    if isinstance(result, Suppressed):
+        return EmailSuppressed(
+            request_id=result.request_id,
+            topic_id=result.topic_id,
+            recipient=result.recipient,
+            reason=result.reason,
+        )
+    return EmailSendFailed(
+        request_id=result.request_id,
+        topic_id=result.topic_id,
+        attempt=result.attempt,
+        error_code=result.code,
+        error_message=result.message,
+        permanent=result.retry_at is None,
+        retry_at=result.retry_at,
+        kind=result.kind,
+    )
+
+
+def _row(result: Result) -> tuple[str, datetime | None, str | None, int]:
+    """(status, due_at, ses_message_id, transient failures to add) for the emails row."""
+    if isinstance(result, Sent):
+        return "sent", None, result.ses_message_id, 0
+    if isinstance(result, Suppressed):
+        return "suppressed", None, None, 0
+    transient = 1 if result.kind == "transient" else 0
+    if result.retry_at is None:
+        return "failed", None, None, transient
+    return "queued", result.retry_at, None, transient
+
+
+def _new_event(result: Result) -> NewEvent:
+    event = _event(result)
+    # A batch whose COMMIT succeeded but whose answer was lost with the connection is
+    # written again; the key makes the second copy of each event a no-op.
+    key = f"dispatch:{event.type_name}:{result.request_id}:{result.attempt}"
+    return NewEvent(result.request_id, event, dedupe_key=key)
+
+
+async def record(conn: Connection, dispatcher: str, results: Sequence[Result]) -> None:
+    """Append one event per result and update the emails rows, in one transaction."""
+    if not results:
+        return
+    rows = [_row(result) for result in results]
+    async with conn.transaction():
+        await append(conn, [_new_event(r) for r in results])
+        await conn.execute(
+            _UPDATE,
+            (
+                [r.request_id for r in results],
+                [r.attempt for r in results],
+                [row[0] for row in rows],
+                [row[1] for row in rows],
+                [row[2] for row in rows],
+                [row[3] for row in rows],
+                dispatcher,
+            ),
+        )
+        # Feedback that arrived before its send was recorded is linked in the same commit.
+        for result in results:
+            if isinstance(result, Sent):
+                await link_held_feedback(
+                    conn, result.request_id, result.topic_id, result.ses_message_id
+                )

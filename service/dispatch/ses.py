@@ -1,0 +1,230 @@
+"""The SES call: one SESv2 SendEmail per recipient, from an OutgoingEmail.
+
+botocore's own retries are switched off (one attempt per call) so that the dispatcher alone
+decides when to try again, and timeouts are short so that a stuck connection cannot hold an
+email's lease for long.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from service.config import Settings
+from service.dispatch.outcomes import SendFailure
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2.client import SESV2Client as SESV2Client
+else:
+    SESV2Client = Any
+
+SLOT_TOLERANCE_SECONDS = 0.005
+"""How late after its slot a send may still start.
+
+The limiter spaces slots for 98.5% of the rate, which leaves 15 ms per one-second window
+for differences in lateness: at most 5 ms here, the rest for the way to SES. A send that
+would start later (the process stalled, or the machine is overloaded) is not made, because
+it could land in the same window as later sends that start on time. The email stays
+claimed and gets a new slot.
+"""
+
+
+class SlotMissed(Exception):
+    """The request was not sent: it was ready later than SLOT_TOLERANCE_SECONDS after its slot."""
+
+    def __init__(self, late_by: float) -> None:
+        super().__init__(f"ready {late_by * 1000:.1f} ms after its rate slot")
+        self.late_by = late_by
+
+
+_pending = threading.local()
+
+
+def _wait_for_slot(**_kwargs: Any) -> None:
+    """botocore before-send hook: hold the signed request until its slot, or drop it if late."""
+    slot: float | None = getattr(_pending, "slot", None)
+    if slot is None:
+        _pending.started_at = time.time()
+        return
+    delay = slot - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    late_by = time.monotonic() - slot
+    if late_by > SLOT_TOLERANCE_SECONDS:
+        raise SlotMissed(late_by)
+    _pending.started_at = time.time()
+
+
+def request_started_at() -> float | None:
+    """Return when this thread's last SendEmail request left (time.time()), if it did."""
+    started: float | None = getattr(_pending, "started_at", None)
+    return started
+
+
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 10.0
+
+REQUEST_ID_TAG = "request_id"
+TOPIC_ID_TAG = "topic_id"
+TAG_VALUE_MAX_LENGTH = 256
+_TAG_SAFE = re.compile(r"[A-Za-z0-9-]")
+_TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email as it is handed to SES: one recipient, UTF-8 subject and bodies."""
+
+    sender: str
+    recipient: str
+    subject: str
+    html: str
+    text: str | None = None
+    reply_to: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra MIME headers (List-Unsubscribe, for example) as (name, value) pairs."""
+    tags: tuple[tuple[str, str], ...] = field(default=())
+    """SES message tags as (name, value); encoded with `encode_tag` when sent."""
+
+
+def create_client(settings: Settings, *, max_connections: int = 32) -> SESV2Client:
+    """Build the one SESv2 client a process shares between its sending threads."""
+    config = Config(
+        # total_max_attempts counts the first request: 1 means botocore never retries.
+        # ("max_attempts" would count retries only, so 1 there means two requests.)
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        max_pool_connections=max_connections,
+    )
+    client: SESV2Client = boto3.session.Session().client(
+        "sesv2",
+        region_name=settings.aws_region,
+        endpoint_url=settings.ses_endpoint_url,
+        config=config,
+    )
+    client.meta.events.register("before-send.sesv2.SendEmail", _wait_for_slot)
+    return client
+
+
+def encode_tag(value: str) -> str:
+    """Encode `value` into the characters SES allows in tag names and values.
+
+    ASCII letters, digits and '-' stay as they are; '_' becomes '__'; every other character
+    becomes '_' followed by the two upper-case hex digits of each of its UTF-8 bytes. So
+    'news.2024' is sent as 'news_2E2024', and `decode_tag` restores the original.
+    """
+    parts: list[str] = []
+    for char in value:
+        if _TAG_SAFE.fullmatch(char):
+            parts.append(char)
+        elif char == "_":
+            parts.append("__")
+        else:
+            parts.extend(f"_{byte:02X}" for byte in char.encode())
+    return "".join(parts)
+
+
+def decode_tag(encoded: str) -> str:
+    """Reverse `encode_tag`; raise ValueError for text it cannot have produced."""
+    raw = bytearray()
+    index = 0
+    while index < len(encoded):
+        char = encoded[index]
+        if char != "_":
+            raw.extend(char.encode("ascii"))
+            index += 1
+        elif encoded[index + 1 : index + 2] == "_":
+            raw.extend(b"_")
+            index += 2
+        else:
+            raw.append(int(encoded[index + 1 : index + 3], 16))
+            index += 3
+    return raw.decode()
+
+
+def _tag_name(name: str) -> str:
+    # Names are only written, never read back, so a name SES accepts stays as it is
+    # ('request_id', which feedback looks for) and only other names are encoded.
+    return name if _TAG_NAME.fullmatch(name) else encode_tag(name)
+
+
+def _tags(email: OutgoingEmail) -> list[dict[str, str]]:
+    tags = []
+    for name, value in email.tags:
+        encoded = encode_tag(value)
+        # NOTE: a value longer than SES allows once encoded is left out rather than cut,
+        # because a cut value would no longer decode to the original.
+        if encoded and len(encoded) <= TAG_VALUE_MAX_LENGTH:
+            tags.append({"Name": _tag_name(name), "Value": encoded})
+    return tags
+
+
+def send_request(email: OutgoingEmail, configuration_set: str | None) -> dict[str, Any]:
+    """Build the SendEmail parameters for `email`."""
+    body: dict[str, Any] = {"Html": {"Data": email.html, "Charset": "UTF-8"}}
+    if email.text is not None:
+        body["Text"] = {"Data": email.text, "Charset": "UTF-8"}
+    simple: dict[str, Any] = {
+        "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+        "Body": body,
+    }
+    if email.headers:
+        simple["Headers"] = [{"Name": name, "Value": value} for name, value in email.headers]
+    request: dict[str, Any] = {
+        "FromEmailAddress": email.sender,
+        "Destination": {"ToAddresses": [email.recipient]},
+        "Content": {"Simple": simple},
+    }
+    if email.reply_to:
+        request["ReplyToAddresses"] = list(email.reply_to)
+    tags = _tags(email)
+    if tags:
+        request["EmailTags"] = tags
+    if configuration_set is not None:
+        request["ConfigurationSetName"] = configuration_set
+    return request
+
+
+def send_email(
+    client: SESV2Client,
+    email: OutgoingEmail,
+    configuration_set: str | None,
+    *,
+    slot: float | None = None,
+) -> str:
+    """Send `email` once and return the SES message id; SES errors propagate as raised.
+
+    With a `slot` (a time.monotonic() value) the signed request leaves at that moment, or
+    SlotMissed is raised without sending when it was ready too late. The slot wait needs a
+    client from `create_client`.
+    """
+    _pending.slot = slot
+    _pending.started_at = None
+    try:
+        response: Mapping[str, Any] = client.send_email(**send_request(email, configuration_set))
+    finally:
+        _pending.slot = None
+    return str(response["MessageId"])
+
+
+def failure_of(error: Exception) -> SendFailure:
+    """Reduce an exception raised by a SendEmail call to a SendFailure."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return SendFailure(
+            code=str(details.get("Code") or "Unknown"),
+            message=str(details.get("Message") or error),
+            http_status=int(status) if status is not None else None,
+        )
+    # Connection errors and timeouts (BotoCoreError subclasses) and anything unexpected.
+    return SendFailure(code=type(error).__name__, message=str(error))
