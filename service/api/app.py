@@ -19,6 +19,7 @@ from service.api.feedback import sns_results
 from service.api.health import health, ready
 from service.api.messages import MessagesController
 from service.api.metrics import count_request, metrics
+from service.api.nul import reject_nul_parameters
 from service.api.suppressions import SuppressionController
 from service.api.topic_cancel import cancel_topic_emails
 from service.api.topics import get_topic, list_topics
@@ -55,6 +56,8 @@ def create_app(context: AppContext) -> Litestar:
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
         lifespan=[open_buffer_lifespan],
+        # The open pixel answers a GIF whatever its token; TrackingController opts out.
+        before_request=reject_nul_parameters,
         before_send=[count_request],
         on_app_init=[_no_debug],
     )

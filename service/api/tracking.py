@@ -17,6 +17,7 @@ from litestar.response import Redirect
 from psycopg import AsyncConnection
 
 from service.api.context import AppContext, context_of, request_context
+from service.api.nul import accept_any_parameters
 from service.logging import get_logger
 from service.metrics import TRACKING
 from service.tracking import pages, tokens
@@ -77,6 +78,8 @@ def _not_found() -> Response[str]:
 class TrackingController(Controller):
     path = "/v1"
     tags = ("tracking",)
+    # Tokens are verified in Python, and the pixel must answer a GIF whatever the token.
+    before_request = accept_any_parameters
 
     @get(
         "/events/open",
