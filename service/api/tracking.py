@@ -78,8 +78,6 @@ def _not_found() -> Response[str]:
 class TrackingController(Controller):
     path = "/v1"
     tags = ("tracking",)
-    # Tokens are verified in Python, and the pixel must answer a GIF whatever the token.
-    before_request = accept_any_parameters
 
     @get(
         "/events/open",
@@ -89,6 +87,8 @@ class TrackingController(Controller):
             "image, and records EmailOpened when the token is valid."
         ),
         media_type="image/gif",
+        # The pixel answers a GIF whatever the token, even one with a NUL character.
+        before_request=accept_any_parameters,
     )
     async def open_pixel(
         self,
