@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from service.config import Settings
 from service.db.pool import Pool
@@ -19,6 +20,10 @@ from service.logging import get_logger
 log = get_logger(__name__)
 
 DEFAULT_SENDER = "sender@localhost.localdomain"
+EMULATOR_URL_FILE = "ses-emulator-url"
+# The emulator has no GetAccount to report a quota; this stands in for one when
+# EMAIL_DAILY_QUOTA is not set, so the dispatcher need not warn that it guessed.
+LOCAL_DAILY_QUOTA = 50_000
 
 # Variables that would make boto3 pick a real identity over the emulator's fake one.
 _AWS_IDENTITY_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -57,13 +62,25 @@ def local_mode(settings: Settings) -> Iterator[LocalMode]:
     signer.install(settings.sns_certs_dir)
     topic_arn = local_topic_arn(settings.aws_region)
     with ses_emulator(settings.aws_region, sender) as endpoint:
+        write_emulator_url(settings.data_dir, endpoint)
         local_settings = dataclasses.replace(
             settings,
             ses_endpoint_url=endpoint,
             email_sender=sender,
+            email_daily_quota=settings.email_daily_quota or LOCAL_DAILY_QUOTA,
             sns_topic_arns=(*settings.sns_topic_arns, topic_arn),
         )
         yield LocalMode(local_settings, signer, topic_arn)
+
+
+def write_emulator_url(data_dir: Path, endpoint: str) -> None:
+    """Keep the emulator's URL in DATA_DIR, where a user or script finds the emails it holds.
+
+    moto lists every email it accepted at `<url>/moto-api/data.json`, and its port is chosen
+    anew at each start.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / EMULATOR_URL_FILE).write_text(endpoint + "\n")
 
 
 def use_emulator_credentials(environ: MutableMapping[str, str]) -> None:

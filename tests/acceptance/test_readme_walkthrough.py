@@ -29,3 +29,5 @@ def test_readme_walkthrough(scratch_root: Path) -> None:
     finally:
         code = service.stop()
     assert code == 0, service.output()
+    # Local mode stands in a daily quota for the one the emulator cannot report.
+    assert "daily_quota_defaulted" not in service.output()

@@ -14,7 +14,12 @@ from botocore.exceptions import EndpointConnectionError
 from service.config import Settings
 from service.errors import ConfigError
 from service.feedback.certificates import certificate_file_name
-from service.local.mode import DEFAULT_SENDER, local_mode
+from service.local.mode import (
+    DEFAULT_SENDER,
+    EMULATOR_URL_FILE,
+    LOCAL_DAILY_QUOTA,
+    local_mode,
+)
 from service.local.ses import EMULATOR_CREDENTIALS, ses_emulator
 from service.secret import Secret
 
@@ -84,7 +89,9 @@ def test_local_mode_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with local_mode(settings) as mode:
         local = mode.settings
         assert local.email_sender == DEFAULT_SENDER
+        assert local.email_daily_quota == LOCAL_DAILY_QUOTA
         assert local.ses_endpoint_url is not None
+        assert (tmp_path / EMULATOR_URL_FILE).read_text() == f"{local.ses_endpoint_url}\n"
         assert urlsplit(local.ses_endpoint_url).hostname == "127.0.0.1"
         assert "AWS_PROFILE" not in os.environ
         assert os.environ["AWS_ACCESS_KEY_ID"] == EMULATOR_CREDENTIALS["aws_access_key_id"]
@@ -96,15 +103,20 @@ def test_local_mode_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_local_mode_keeps_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A configured EMAIL_SENDER is kept and verified in the emulator."""
+    """A configured EMAIL_SENDER and EMAIL_DAILY_QUOTA are kept and verified in the emulator."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
     settings = Settings(
-        database_url=None, data_dir=tmp_path, sns_certs_dir=tmp_path / "certs", email_sender=SENDER
+        database_url=None,
+        data_dir=tmp_path,
+        sns_certs_dir=tmp_path / "certs",
+        email_sender=SENDER,
+        email_daily_quota=200,
     )
     with local_mode(settings) as mode:
         local = mode.settings
         assert local.email_sender == SENDER
+        assert local.email_daily_quota == 200
         assert local.ses_endpoint_url is not None
         assert send_one(sesv2(local.ses_endpoint_url), SENDER)
 
