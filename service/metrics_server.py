@@ -8,11 +8,14 @@ scraped: this one, on METRICS_PORT.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from prometheus_client import start_http_server
 
+from service.config import Settings
 from service.logging import get_logger
 from service.metrics import REGISTRY
+from service.runtime import Component
 
 log = get_logger(__name__)
 
@@ -35,3 +38,15 @@ async def serve_metrics(host: str, port: int, stop: asyncio.Event) -> None:
         server.server_close()
         thread.join(timeout=5)
         log.info("metrics_stopped")
+
+
+def metrics_listener(settings: Settings) -> dict[str, Component]:
+    """The /metrics listener as a component, when METRICS_PORT is set; otherwise none.
+
+    It listens on all interfaces, as the API does, so that Prometheus on another host can
+    scrape it.
+    """
+    if settings.metrics_port is None:
+        return {}
+    all_interfaces = "0.0.0.0"  # noqa: S104 - a scrape target listens on all interfaces
+    return {"metrics": functools.partial(serve_metrics, all_interfaces, settings.metrics_port)}

@@ -15,6 +15,7 @@ from service.dispatch.dispatcher import run_dispatcher
 from service.dispatch.uncertain import UncertainEmail, list_uncertain, resend
 from service.errors import ServiceError
 from service.logging import get_logger
+from service.metrics_server import metrics_listener
 from service.runtime import run_components
 from service.tracking.sending import sending_personalizers
 
@@ -40,7 +41,7 @@ async def _dispatch(settings: Settings, url: str) -> None:
         dispatcher = functools.partial(
             run_dispatcher, settings, pool, url, personalizers=personalizers
         )
-        await run_components({"dispatcher": dispatcher})
+        await run_components({"dispatcher": dispatcher, **metrics_listener(settings)})
     finally:
         await pool.close()
 

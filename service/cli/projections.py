@@ -18,6 +18,7 @@ from service.config import Settings
 from service.db.pool import Pool, open_pool
 from service.errors import ServiceError
 from service.logging import get_logger
+from service.metrics_server import metrics_listener
 from service.runtime import Component, run_components
 
 log = get_logger(__name__)
@@ -46,7 +47,11 @@ def project() -> None:
 async def _project(boot: Bootstrap) -> None:
     pool = await open_pool(boot.url, name="projector", min_size=1, max_size=len(PROJECTIONS) + 1)
     try:
-        await run_components({"projector": projector_component(pool, boot.url, boot.settings)})
+        components = {
+            "projector": projector_component(pool, boot.url, boot.settings),
+            **metrics_listener(boot.settings),
+        }
+        await run_components(components)
     finally:
         await pool.close()
 
