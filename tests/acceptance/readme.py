@@ -8,7 +8,8 @@ Conventions, so that a README section can be followed by a test exactly as a use
   of other languages, and steps without an expected block, only have to exit with 0.
 - Values that change from run to run match any value of the same kind: UUIDs, RFC 3339
   timestamps and durations such as `4.1ms`. The API key in an output matches `<api-key>` in
-  the guide. Everything else must be equal. JSON is compared as data, so key order and
+  the guide. Trailing spaces on a line do not count (editors strip them from Markdown, and
+  psql pads its header with them). Everything else must be equal. JSON is compared as data, so key order and
   spacing do not matter.
 - `http://localhost:3000` in steps and expected output stands for the running service.
 - A read-only step (no POST, PUT, PATCH or DELETE, no request body) whose output differs is
@@ -162,8 +163,8 @@ def output_matches(expected: str, actual: str, language: str, api_key: str) -> b
         except json.JSONDecodeError:
             return False
         return _data_matches(json.loads(expected), actual_data, api_key)
-    expected_lines = expected.strip().splitlines()
-    actual_lines = actual.strip().splitlines()
+    expected_lines = [line.rstrip() for line in expected.strip().splitlines()]
+    actual_lines = [line.rstrip() for line in actual.strip().splitlines()]
     if len(expected_lines) != len(actual_lines):
         return False
     return all(

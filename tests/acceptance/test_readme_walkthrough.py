@@ -23,7 +23,10 @@ def test_readme_walkthrough(scratch_root: Path) -> None:
     try:
         # The README runs commands from the clone, where the quick start made .venv.
         (scratch_root / ".venv").symlink_to(Path(sys.prefix))
-        shell = Shell(scratch_root, service.env, service.base_url, service.api_key)
+        # The service's own links (the pixel in each email) use SERVER_HOST, which is
+        # http://localhost:SERVER_PORT by default; the guide's URLs stand for the same.
+        base_url = f"http://localhost:{service.port}"
+        shell = Shell(scratch_root, service.env, base_url, service.api_key)
         for step in walkthrough:
             shell.follow(step)
     finally:
