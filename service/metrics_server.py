@@ -41,7 +41,7 @@ async def serve_metrics(host: str, port: int, stop: asyncio.Event) -> None:
 
 
 def metrics_listener(settings: Settings) -> dict[str, Component]:
-    """The /metrics listener as a component, when METRICS_PORT is set; otherwise none.
+    """Return the /metrics listener as a component when METRICS_PORT is set, otherwise none.
 
     It listens on all interfaces, as the API does, so that Prometheus on another host can
     scrape it.

@@ -21,8 +21,8 @@ log = get_logger(__name__)
 
 DEFAULT_SENDER = "sender@localhost.localdomain"
 EMULATOR_URL_FILE = "ses-emulator-url"
-# The emulator has no GetAccount to report a quota; this stands in for one when
-# EMAIL_DAILY_QUOTA is not set, so the dispatcher need not warn that it guessed.
+# The emulator has no GetAccount to report a quota. This value is used when EMAIL_DAILY_QUOTA
+# is not set, so that the dispatcher does not warn that it guessed one.
 LOCAL_DAILY_QUOTA = 50_000
 
 # Variables that would make boto3 pick a real identity over the emulator's fake one.
@@ -74,7 +74,7 @@ def local_mode(settings: Settings) -> Iterator[LocalMode]:
 
 
 def write_emulator_url(data_dir: Path, endpoint: str) -> None:
-    """Keep the emulator's URL in DATA_DIR, where a user or script finds the emails it holds.
+    """Write the emulator's URL to DATA_DIR, where users and scripts look up the emails it keeps.
 
     moto lists every email it accepted at `<url>/moto-api/data.json`, and its port is chosen
     anew at each start.

@@ -9,8 +9,8 @@ Conventions, so that a README section can be followed by a test exactly as a use
 - Values that change from run to run match any value of the same kind: UUIDs, RFC 3339
   timestamps and durations such as `4.1ms`. The API key in an output matches `<api-key>` in
   the guide. Trailing spaces on a line do not count (editors strip them from Markdown, and
-  psql pads its header with them). Everything else must be equal. JSON is compared as data, so key order and
-  spacing do not matter.
+  psql pads its header with them). Everything else must be equal. JSON is compared as data,
+  so key order and spacing do not matter.
 - `http://localhost:3000` in steps and expected output stands for the running service.
 - A read-only step (no POST, PUT, PATCH or DELETE, no request body) whose output differs is
   run again for a while, because its output may depend on work the service does in the
