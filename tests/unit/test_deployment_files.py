@@ -131,3 +131,13 @@ def test_operations_guide_names_everything(compose: dict[str, Any]) -> None:
     for name in ["migrate", *PROCESSES]:
         for variable in services(compose)[name]["environment"]:
             assert f"`{variable}`" in guide, f"docs/operations.md does not describe {variable}"
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/operations.md"])
+def test_every_setting_documented(document: str) -> None:
+    """Each variable that the settings loader reads has a row in the document's settings table."""
+    text = (ROOT / document).read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    names = [spec.variable for spec in _SPECS] + ["DATABASE_URL", "DATA_DIR", "SNS_CERTS_DIR"]
+    for name in names:
+        assert any(f"`{name}`" in row for row in rows), f"{document} has no row for {name}"
