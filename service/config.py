@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
@@ -47,12 +47,13 @@ class Settings:
     send_max_attempts: int = 5
     """Transient SES failures (timeouts, 5xx) tolerated per email before it fails for good."""
     resend_uncertain_after: float | None = None
+    """Seconds after which an uncertain email is sent again; None leaves it to an operator."""
     dispatch_lease_seconds: float = 60.0
     """How long a claim lasts before its email counts as uncertain; far above SES's timeouts."""
-    """Seconds after which an uncertain email is sent again; None leaves it to an operator."""
     tracking_secret: Secret | None = None
     sns_topic_arns: tuple[str, ...] = ()
-    sns_certs_dir: Path = field(default_factory=Path)
+    sns_certs_dir: Path = Path()
+    """Where SNS signing certificates are cached; left empty, `data_dir/sns-certs`."""
     sns_auto_confirm: bool = True
     sns_basic_auth: Secret | None = None
     sentry_dsn: Secret | None = None
@@ -71,6 +72,11 @@ class Settings:
     """Events a projection applies per transaction."""
     projection_poll_seconds: float = 2.0
     """How often projectors look for new events when no notification arrives."""
+
+    def __post_init__(self) -> None:
+        # An empty path would put certificates in the working directory.
+        if self.sns_certs_dir == Path():
+            object.__setattr__(self, "sns_certs_dir", self.data_dir / "sns-certs")
 
 
 def _text(value: str) -> str:

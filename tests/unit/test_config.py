@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.config import load_settings
+from service.config import Settings, load_settings
 from service.errors import ConfigError
 
 
@@ -155,3 +155,9 @@ def test_topic_arns_list(tmp_path: Path) -> None:
         "arn:aws:sns:us-east-1:123456789012:a",
         "arn:aws:sns:eu-west-1:1:b",
     )
+
+
+def test_certs_dir_defaults_under_data_dir(tmp_path: Path) -> None:
+    """Settings built in code without SNS_CERTS_DIR keep certificates under DATA_DIR."""
+    settings = Settings(database_url=None, data_dir=tmp_path)
+    assert settings.sns_certs_dir == tmp_path / "sns-certs"
