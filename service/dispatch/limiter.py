@@ -1,6 +1,6 @@
 """The shared send budget: rate limiter, rolling 24-hour quota and holds, kept in PostgreSQL.
 
-Every dispatcher reserves sends through `reserve_sends` (sql/015_send_limits.sql), which
+Every dispatcher reserves sends through `reserve_sends` (sql/016_send_slot_spacing.sql), which
 locks one row, so all of them together stay under one rate and one quota, across restarts.
 A reservation hands out start times ("slots") spaced a little over 1/rate apart; the caller
 starts each send at its slot, or not at all when it could only start too late.
@@ -18,7 +18,8 @@ from psycopg import AsyncConnection
 # The window rule: never more than EMAIL_RATE sends start in any one-second window [a, a + 1),
 # across all dispatchers. Why the two constants below guarantee it:
 #
-# Let N = floor(EMAIL_RATE), the most sends a window may hold (a count is a whole number).
+# Let N = floor(EMAIL_RATE), the most sends a window may hold (a count is a whole number;
+# below 1 per second N is the rate itself, and a window then holds at most one send).
 # reserve_sends hands out slots from one row, each at least T = 1 / (RATE_MARGIN * N) after
 # the one before (the next slot is rounded up to the microsecond, never down, and slowing
 # down only widens T). A send starts no earlier than its slot and at most
@@ -45,6 +46,8 @@ from psycopg import AsyncConnection
 # A send over the budget is not made; its slot stays unused and the email gets a new one.
 # A missed slot is never given back: it lies in the past, and handing it out again later
 # would put two slots closer than T.
+# NOTE: the daily quota counts a missed slot too, and again the slot the email gets next,
+# so misses use up quota that no send used.
 RATE_MARGIN = 0.985
 LATENESS_BUDGET_SECONDS = 0.010
 assert RATE_MARGIN * (1 + LATENESS_BUDGET_SECONDS) < 1
