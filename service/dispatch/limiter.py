@@ -100,7 +100,7 @@ async def reserve(
     Delays come from the database clock and are turned into this host's monotonic clock
     on arrival, so hosts with skewed clocks still share one schedule.
     """
-    asked = time.monotonic()
+    requested_at = time.monotonic()
     cursor = await conn.execute(
         "SELECT * FROM reserve_sends(%s, %s, %s)", (requested, window_rate(rate), daily_quota)
     )
@@ -114,7 +114,7 @@ async def reserve(
         return Reservation(0, received, 0.0, held_until, str(held_for))
     assert isinstance(first_delay, float)
     assert isinstance(spacing, float)
-    return Reservation(granted, received + first_delay, spacing, round_trip=received - asked)
+    return Reservation(granted, received + first_delay, spacing, round_trip=received - requested_at)
 
 
 async def slow_down(conn: AsyncConnection[tuple[object, ...]]) -> None:
