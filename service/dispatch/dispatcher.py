@@ -197,7 +197,7 @@ class Dispatcher:
     def _paced(self, rate: float) -> float:
         """Return the rate to reserve slots at: `rate`, or less while sends miss their slots.
 
-        A process that cannot start its sends within SLOT_TOLERANCE_SECONDS of their slots
+        A process that cannot start its sends within their reservation's tolerance
         (too little CPU for the rate) reserves wider spacing, which spends the shared budget
         no faster than it can use it; the pace climbs back by a tenth per batch without a miss.
         """
@@ -305,7 +305,7 @@ class Dispatcher:
             message = messages[email.message_position]
             outgoing = build_email(self._sender, email.recipient, email.request_id, message,
                                    self._personalizers)
-            attempt = Attempt(email, outgoing, reservation.slot(index))
+            attempt = Attempt(email, outgoing, reservation.slot(index), reservation.tolerance)
             task = asyncio.create_task(self._send(attempt))
             handed.add(email.request_id)
             self._in_flight.add(task)

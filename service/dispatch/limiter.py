@@ -1,23 +1,56 @@
 """The shared send budget: rate limiter, rolling 24-hour quota and holds, kept in PostgreSQL.
 
-Every dispatcher reserves sends through `reserve_sends` (sql/015_send_limits.sql), which
+Every dispatcher reserves sends through `reserve_sends` (sql/016_send_slot_spacing.sql), which
 locks one row, so all of them together stay under one rate and one quota, across restarts.
-A reservation hands out start times ("slots") spaced 1/rate apart; the caller starts each
-send at its slot.
+A reservation hands out start times ("slots") spaced a little over 1/rate apart; the caller
+starts each send at its slot, or not at all when it could only start too late.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import AsyncConnection
 
-# Slots are spaced for this share of the configured rate. The margin leaves 15 ms in every
-# one-second window for differences in how late sends start after their slots and reach
-# SES. SLOT_TOLERANCE_SECONDS in service.dispatch.ses keeps the first part below 5 ms.
+# The window rule: never more than EMAIL_RATE sends start in any one-second window [a, a + 1),
+# across all dispatchers. Why the two constants below guarantee it:
+#
+# Let N = floor(EMAIL_RATE), the most sends a window may hold (a count is a whole number;
+# below 1 per second N is the rate itself, and a window then holds at most one send).
+# reserve_sends hands out slots from one row, each at least T = 1 / (RATE_MARGIN * N) after
+# the one before (the next slot is rounded up to the microsecond, never down, and slowing
+# down only widens T). A send starts no earlier than its slot and at most
+# LATENESS_BUDGET_SECONDS = L after it, or not at all. So a start inside [a, a + 1) belongs
+# to a slot inside [a - L, a + 1), a half-open interval of length 1 + L. k slots at least T
+# apart inside it span (k - 1) T < 1 + L, so k - 1 < (1 + L) / T, that is
+# k <= ceil((1 + L) / T) (the open end is what removes the "+ 1" of a closed interval), so
+#
+#     starts in any window <= ceil((1 + L) * RATE_MARGIN * N) <= N <= EMAIL_RATE
+#
+# whenever RATE_MARGIN * (1 + L) <= 1, for every rate. 0.985 allows up to 15.2 ms; L is
+# 10 ms, so the product is 0.99485. The other 5 ms are for what the rule does not cover:
+# the way from release to SES (connection, network) varies between requests, and SES counts
+# arrivals. They also absorb the drift between the database clock and this host's
+# monotonic clock over the quarter second a reservation looks ahead.
+#
+# L counts everything between the slot on the database clock and the moment the request is
+# released to SES (`window_tolerance` and service.dispatch.ses):
+# - the reservation round trip: the slot reaches us as a delay from the database's
+#   clock_timestamp(), which was read between our sending the query and our receiving the
+#   answer. Counting the delay from the moment of receipt makes no send early, and late by
+#   at most the round trip;
+# - the thread's own lateness at its slot, measured where the request is released.
+# A send over the budget is not made; its slot stays unused and the email gets a new one.
+# A missed slot is never given back: it lies in the past, and handing it out again later
+# would put two slots closer than T.
+# NOTE: the daily quota counts a missed slot too, and again the slot the email gets next,
+# so misses use up quota that no send used.
 RATE_MARGIN = 0.985
+LATENESS_BUDGET_SECONDS = 0.010
+assert RATE_MARGIN * (1 + LATENESS_BUDGET_SECONDS) < 1
 
 HoldReason = str
 
@@ -32,9 +65,31 @@ class Reservation:
     spacing: float
     held_until: datetime | None = None
     held_for: HoldReason | None = None
+    round_trip: float = 0.0
+    """Seconds from sending the reservation to receiving it: how late the slots may be."""
 
     def slot(self, index: int) -> float:
         return self.first_slot + index * self.spacing
+
+    @property
+    def tolerance(self) -> float:
+        """How late after its slot (on this host) a send may still start."""
+        return window_tolerance(self.round_trip)
+
+
+def window_tolerance(round_trip: float) -> float:
+    """Return the lateness a send may still have after a reservation that took `round_trip`."""
+    return LATENESS_BUDGET_SECONDS - round_trip
+
+
+def window_rate(rate: float) -> float:
+    """Return the rate slots are spaced for: a share of the whole sends a window may hold."""
+    return RATE_MARGIN * (math.floor(rate) if rate >= 1 else rate)
+
+
+def max_starts_per_window(rate: float) -> int:
+    """Return the most sends that can start in one second at `rate` (see the rule above)."""
+    return math.ceil((1 + LATENESS_BUDGET_SECONDS) * window_rate(rate))
 
 
 async def reserve(
@@ -45,8 +100,9 @@ async def reserve(
     Delays come from the database clock and are turned into this host's monotonic clock
     on arrival, so hosts with skewed clocks still share one schedule.
     """
+    requested_at = time.monotonic()
     cursor = await conn.execute(
-        "SELECT * FROM reserve_sends(%s, %s, %s)", (requested, rate * RATE_MARGIN, daily_quota)
+        "SELECT * FROM reserve_sends(%s, %s, %s)", (requested, window_rate(rate), daily_quota)
     )
     row = await cursor.fetchone()
     received = time.monotonic()
@@ -58,7 +114,7 @@ async def reserve(
         return Reservation(0, received, 0.0, held_until, str(held_for))
     assert isinstance(first_delay, float)
     assert isinstance(spacing, float)
-    return Reservation(granted, received + first_delay, spacing)
+    return Reservation(granted, received + first_delay, spacing, round_trip=received - requested_at)
 
 
 async def slow_down(conn: AsyncConnection[tuple[object, ...]]) -> None:

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from service.dispatch.outcomes import FailureKind
 from service.events.store import NewEvent, append
 from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, Event
-from service.feedback.linking import link_held_feedback
+from service.feedback.linking import link_held_feedback, lock_held
 
 Connection = AsyncConnection[tuple[object, ...]]
 
@@ -136,8 +136,10 @@ async def record(conn: Connection, dispatcher: str, results: Sequence[Result]) -
             ),
         )
         # Feedback that arrived before its send was recorded is linked in the same commit.
-        for result in results:
-            if isinstance(result, Sent):
+        sent = [result for result in results if isinstance(result, Sent)]
+        held = await lock_held(conn, [result.ses_message_id for result in sent])
+        for result in sent:
+            if result.ses_message_id in held:
                 await link_held_feedback(
                     conn, result.request_id, result.topic_id, result.ses_message_id
                 )

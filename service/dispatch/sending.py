@@ -44,6 +44,8 @@ class Attempt:
     claimed: ClaimedEmail
     email: OutgoingEmail
     slot: float
+    tolerance: float
+    """How late after `slot` the send may still start (the reservation's tolerance)."""
 
 
 def send_at_slot(
@@ -56,7 +58,8 @@ def send_at_slot(
     """
     started = time.perf_counter()
     try:
-        message_id = send_email(client, attempt.email, configuration_set, slot=attempt.slot)
+        message_id = send_email(client, attempt.email, configuration_set, slot=attempt.slot,
+                                tolerance=attempt.tolerance)
         return Accepted(message_id, request_started_at())
     except SlotMissed as missed:
         return MissedSlot(missed.late_by)

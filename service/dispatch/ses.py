@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.config import Settings
+from service.dispatch.limiter import window_tolerance
 from service.dispatch.outcomes import SendFailure
 
 if TYPE_CHECKING:
@@ -26,19 +27,8 @@ if TYPE_CHECKING:
 else:
     SESV2Client = Any
 
-SLOT_TOLERANCE_SECONDS = 0.005
-"""How late after its slot a send may still start.
-
-The limiter spaces slots for 98.5% of the rate, which leaves 15 ms per one-second window
-for differences in lateness: at most 5 ms here, the rest for the way to SES. A send that
-would start later (the process stalled, or the machine is overloaded) is not made, because
-it could land in the same window as later sends that start on time. The email stays
-claimed and gets a new slot.
-"""
-
-
 class SlotMissed(Exception):
-    """The request was not sent: it was ready later than SLOT_TOLERANCE_SECONDS after its slot."""
+    """The request was not sent: it was ready later than its tolerance after its slot."""
 
     def __init__(self, late_by: float) -> None:
         super().__init__(f"ready {late_by * 1000:.1f} ms after its rate slot")
@@ -49,7 +39,11 @@ _pending = threading.local()
 
 
 def _wait_for_slot(**_kwargs: Any) -> None:
-    """botocore before-send hook: hold the signed request until its slot, or drop it if late."""
+    """botocore before-send hook: hold the signed request until its slot, or drop it if late.
+
+    This is where the window rule of service.dispatch.limiter is enforced: a request is
+    released no earlier than its slot and no later than its tolerance after it.
+    """
     slot: float | None = getattr(_pending, "slot", None)
     if slot is None:
         _pending.started_at = time.time()
@@ -58,7 +52,7 @@ def _wait_for_slot(**_kwargs: Any) -> None:
     if delay > 0:
         time.sleep(delay)
     late_by = time.monotonic() - slot
-    if late_by > SLOT_TOLERANCE_SECONDS:
+    if late_by > _pending.tolerance:
         raise SlotMissed(late_by)
     _pending.started_at = time.time()
 
@@ -200,14 +194,16 @@ def send_email(
     configuration_set: str | None,
     *,
     slot: float | None = None,
+    tolerance: float = window_tolerance(0.0),
 ) -> str:
     """Send `email` once and return the SES message id; SES errors propagate as raised.
 
     With a `slot` (a time.monotonic() value) the signed request leaves at that moment, or
-    SlotMissed is raised without sending when it was ready too late. The slot wait needs a
-    client from `create_client`.
+    SlotMissed is raised without sending when it was ready more than `tolerance` seconds
+    later (a reservation's `tolerance`). The slot wait needs a client from `create_client`.
     """
     _pending.slot = slot
+    _pending.tolerance = tolerance
     _pending.started_at = None
     try:
         response: Mapping[str, Any] = client.send_email(**send_request(email, configuration_set))

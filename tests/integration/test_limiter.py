@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -133,3 +135,29 @@ async def test_throttling_slows_the_rate(pool: Pool) -> None:
         await limiter.slow_down(conn)
     reservation = await reserve(pool, 2, 100.0)
     assert abs(reservation.spacing - 1 / (100.0 * RATE_MARGIN * 0.8)) < 1e-9
+
+
+async def test_reservation_counts_its_round_trip(pool: Pool) -> None:
+    """The round trip of a reservation is measured and taken off the lateness a send may have."""
+    reservation = await reserve(pool, 3, 10.0)
+    assert 0 < reservation.round_trip < 1
+    assert reservation.tolerance == pytest.approx(
+        limiter.LATENESS_BUDGET_SECONDS - reservation.round_trip
+    )
+
+
+async def test_slots_never_closer_than_spacing(pool: Pool) -> None:
+    """Across reservations the next slot is rounded up to the microsecond, never down."""
+    rate = 1 / 0.0123452  # 12345.2 microseconds: rounded to the nearest it would lose 0.2
+    firsts: list[datetime] = []
+    async with pool.connection() as conn:
+        for _ in range(40):
+            cursor = await conn.execute(
+                "SELECT first_slot, spacing FROM reserve_sends(1, %s, 1000000)", (rate,)
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            first, spacing = row
+            firsts.append(first)
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(firsts)]
+    assert min(gaps) >= spacing
