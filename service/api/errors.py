@@ -41,6 +41,16 @@ def _json(status: int, message: str, field: str | None, headers: dict[str, str] 
 
 
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+
+
+def _field_path(message: str, path: str) -> str:
+    """Return the path of the offending field; a missing field is named itself, not its parent."""
+    path = path.lstrip(".")
+    missing = _MISSING_FIELD.match(message)
+    if missing:
+        return f"{path}.{missing.group('name')}" if path else missing.group("name")
+    return path
 
 
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
@@ -51,16 +61,17 @@ def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
         key = first.get("key")
         message = str(first.get("message") or exc.detail)
         match = _MSGSPEC_PATH.match(message)
-        if match and match.group("path"):
-            field = match.group("path").lstrip(".")
+        if match and match.group("path") is not None:
+            field = _field_path(match.group("message"), match.group("path"))
             return f"{match.group('message')} at {field}", field
         if key:
-            return f"{message} ({key})", str(key)
+            field = _field_path(message, str(key))
+            return f"{message} at {field}", field
         return message, None
     detail = str(exc.detail)
     match = _MSGSPEC_PATH.match(detail)
-    if match and match.group("path"):
-        field = match.group("path").lstrip(".")
+    if match and match.group("path") is not None:
+        field = _field_path(match.group("message"), match.group("path"))
         return f"{match.group('message')} at {field}", field
     return detail, None
 

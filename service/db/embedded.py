@@ -153,7 +153,7 @@ class EmbeddedPostgres:
                 try:
                     fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    log.info("embedded_postgres_left_running", reason="other processes use it")
+                    log.debug("embedded_postgres_left_running", reason="other processes use it")
                     return
                 subprocess.run(
                     [str(_binaries() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w",

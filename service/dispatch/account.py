@@ -100,8 +100,11 @@ class AccountLimits:
             report = None
             if not self._unavailable_logged:
                 self._unavailable_logged = True
-                log.info("ses_account_unavailable", reason=str(error),
-                         using="EMAIL_RATE and EMAIL_DAILY_QUOTA")
+                log.info(
+                    "ses_account_unavailable",
+                    reason=_short_reason(error),
+                    using="EMAIL_RATE and EMAIL_DAILY_QUOTA",
+                )
         limits = combine(self._settings, report)
         if first:
             self._log_start(limits, report)
@@ -127,3 +130,12 @@ class AccountLimits:
             log.warning("ses_sending_enabled_again")
         else:
             log.error("ses_sending_disabled", hint="sending holds until SES enables it again")
+
+
+def _short_reason(error: BotoCoreError | ClientError) -> str:
+    """Name the error without the response body, which an emulator may fill with an HTML page."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "unknown")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        return f"GetAccount failed: {code} (HTTP {status})"
+    return str(error)[:200]

@@ -47,6 +47,11 @@ CASES: list[tuple[str, Any, dict[str, Any], dict[str, str], int, str | None, lis
         {"max_subject_length": 5}, {}, 400, "messages[0].subject", ["6 characters", "5"],
     ),
     (
+        "missing content",
+        {"messages": [{k: v for k, v in message().items() if k != "content"}]},
+        {}, {}, 400, "messages[0].content", ["missing required field"],
+    ),
+    (
         "empty content",
         {"messages": [message(content="")]},
         {}, {}, 400, "messages[0].content", ["empty"],
@@ -135,7 +140,7 @@ CASES: list[tuple[str, Any, dict[str, Any], dict[str, str], int, str | None, lis
     (
         "missing subject",
         {"messages": [{"topicId": "t", "emails": ["a@example.com"], "content": "c"}]},
-        {}, {}, 400, "messages[0]", ["subject"],
+        {}, {}, 400, "messages[0].subject", ["subject"],
     ),
     (
         "second message invalid",
