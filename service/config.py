@@ -53,7 +53,7 @@ class Settings:
     tracking_secret: Secret | None = None
     sns_topic_arns: tuple[str, ...] = ()
     sns_certs_dir: Path = Path()
-    """Where SNS signing certificates are cached; left empty, `data_dir/sns-certs`."""
+    """The SNS signing certificate cache; left empty, `data_dir/sns-certs`."""
     sns_auto_confirm: bool = True
     sns_basic_auth: Secret | None = None
     sentry_dsn: Secret | None = None

@@ -56,7 +56,7 @@ def create_app(context: AppContext) -> Litestar:
             components=Components(security_schemes={SECURITY_SCHEME_NAME: SECURITY_SCHEME}),
         ),
         lifespan=[open_buffer_lifespan],
-        # The open pixel answers a GIF whatever its token; its handler opts out.
+        # The open pixel returns a GIF whatever its token, so its handler opts out.
         before_request=reject_nul_parameters,
         before_send=[count_request],
         on_app_init=[_no_debug],

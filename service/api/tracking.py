@@ -87,7 +87,7 @@ class TrackingController(Controller):
             "image, and records EmailOpened when the token is valid."
         ),
         media_type="image/gif",
-        # The pixel answers a GIF whatever the token, even one with a NUL character.
+        # The pixel returns a GIF whatever the token, even one with a NUL character.
         before_request=accept_any_parameters,
     )
     async def open_pixel(

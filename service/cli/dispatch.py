@@ -52,7 +52,7 @@ def uncertain() -> None:
 
 
 @uncertain.command("list")
-@click.option("--limit", default=1000, show_default=True, help="Most emails to list.")
+@click.option("--limit", default=1000, show_default=True, help="Maximum number of emails to list.")
 def list_command(limit: int) -> None:
     """List uncertain emails, oldest first: request id, topic, recipient, attempt, since."""
     settings = settings_or_exit()

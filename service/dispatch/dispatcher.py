@@ -198,8 +198,8 @@ class Dispatcher:
         """Return the rate to reserve slots at: `rate`, or less while sends miss their slots.
 
         A process that cannot start its sends within their reservation's tolerance
-        (too little CPU for the rate) reserves wider spacing, which spends the shared budget
-        no faster than it can use it; the pace climbs back by a tenth per batch without a miss.
+        (too little CPU for the rate) reserves wider spacing, so it spends the shared budget
+        no faster than it can use it. The pace climbs back by a tenth per batch without a miss.
         """
         now = time.monotonic()
         if self._pace is None:

@@ -110,7 +110,7 @@ def _row(result: Result) -> tuple[str, datetime | None, str | None, int]:
 
 def _new_event(result: Result) -> NewEvent:
     event = _event(result)
-    # A batch whose COMMIT succeeded but whose answer was lost with the connection is
+    # A batch whose COMMIT succeeded but whose response was lost with the connection is
     # written again; the key makes the second copy of each event a no-op.
     key = f"dispatch:{event.type_name}:{result.request_id}:{result.attempt}"
     return NewEvent(result.request_id, event, dedupe_key=key)

@@ -32,7 +32,7 @@ _CONFIRMATION_KEYS = ("SubscribeURL", "Token")
 
 
 class SnsEnvelope(msgspec.Struct, frozen=True, kw_only=True):
-    """One SNS message as posted to the endpoint. `fields` holds every string key as received,
+    """One SNS message as posted to the endpoint. `fields` contains every string key as received,
     which the string to sign is built from."""
 
     type: MessageType

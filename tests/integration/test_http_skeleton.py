@@ -36,7 +36,7 @@ async def client(settings: Settings, pool: Pool) -> AsyncIterator[AsyncTestClien
 
 
 async def test_health(client: AsyncTestClient[Litestar]) -> None:
-    """/health answers without a key."""
+    """/health responds without a key."""
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -50,7 +50,7 @@ async def test_ready_when_migrated(client: AsyncTestClient[Litestar]) -> None:
 
 
 async def test_ready_before_migrate(tmp_path: Path, empty_database_url: str) -> None:
-    """/ready is 503 on a database without the schema, and says what to run."""
+    """/ready is 503 on a database without the schema, and names the command to run."""
     pool = await open_pool(empty_database_url, name="t", min_size=1, max_size=2)
     try:
         app = create_app(AppContext(make_settings(tmp_path, empty_database_url), pool))
