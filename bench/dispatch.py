@@ -1,11 +1,12 @@
 """Sending benchmarks: pipeline throughput, submit-to-SES latency, scheduling, rate accuracy.
 
 Starts an embedded PostgreSQL in a temporary folder (or uses --server-url), a stub SES
-endpoint in its own process on 127.0.0.1 (bench/ses_stub_server.py, no rate limit), and:
+endpoint in its own process on 127.0.0.1 (bench/fast_ses_stub.py, no rate limit), and:
 
-- throughput: N queued emails sent by one in-process dispatcher (claim, SES call, EmailSent
-  committed), side by side with a bare boto3 loop sending the same emails from the same
-  number of threads with no database;
+- throughput: N queued emails sent by 1 and by 2 `ses-sender dispatch` processes (claim,
+  SES call, EmailSent committed), side by side with as many bare loops sending the same
+  number of emails from the same number of threads with no database: boto3 alone, and the
+  SesSender the dispatcher uses (bench/bare_loop.py);
 - latency: single-recipient submissions, one every 50 ms, each timed from the commit of
   `submit` to the moment the stub receives its SendEmail, with a `ses-sender dispatch`
   process sending;
@@ -18,7 +19,6 @@ Each scenario runs --runs times; the summary is the median run.
 
     PYTHONPATH=. .venv/bin/python bench/dispatch.py [--runs 3] [--emails 3000] 2>bench.log
 """
-
 from __future__ import annotations
 
 import argparse
@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,22 +39,20 @@ from typing import Any
 
 import psycopg
 
+from bench.bare_loop import HTML, SENDER
 from service.config import Settings
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import Pool, open_pool
-from service.dispatch.dispatcher import run_dispatcher
-from service.dispatch.ses import OutgoingEmail, create_client, send_email
 from service.logging import configure_logging
-from service.metrics import SLOTS_MISSED
 from service.secret import Secret
 from service.sending.payloads import MessageIn, SubmitRequest
 from service.sending.submit import submit
 from service.sending.validation import validate_submission
 
-HTML = "<html><body><h1>Spring sale</h1>" + "<p>Twenty percent off.</p>" * 80 + "</body></html>"
-CONCURRENCY = 64
-SENDER = "sender@example.com"
+CONCURRENCY = 32
+"""DISPATCH_CONCURRENCY of each dispatcher in the throughput runs, and threads per bare loop."""
+STARTUP_SECONDS = 8.0
 
 
 @contextmanager
@@ -63,7 +60,7 @@ def stub_ses(workdir: Path) -> Iterator[tuple[str, Callable[[], list[dict[str, A
     """Run the stub SES process; yield its URL and a function that stops it and returns calls."""
     calls_file = workdir / f"calls-{time.monotonic_ns()}.jsonl"
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("ses_stub_server.py")), str(calls_file)],
+        [sys.executable, str(Path(__file__).with_name("fast_ses_stub.py")), str(calls_file)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ | {"PYTHONPATH": "."},
     )
     assert process.stdout is not None
@@ -134,31 +131,66 @@ async def wait_all(pool: Pool, status: str, total: int, limit: float = 600) -> N
 # --- throughput ---------------------------------------------------------------------------
 
 
-async def pipeline_rate(pool: Pool, url: str, settings: Settings, emails: int) -> float:
-    """Return sends per second of one in-process dispatcher emptying a queue of `emails`."""
+@dataclass(frozen=True)
+class Throughput:
+    pipeline: float
+    bare_boto3: float
+    bare_sender: float
+
+
+async def throughput(
+    pool: Pool, url: str, settings: Settings, workdir: Path, emails: int, processes: int
+) -> Throughput:
+    """Sends per second of `processes` dispatcher processes emptying a queue of `emails`,
+    and of as many bare loops sending the same number with no database."""
     await reset(pool)
-    await enqueue(pool, settings, [f"p{i}@example.com" for i in range(emails)])
-    stop = asyncio.Event()
-    started = time.perf_counter()
-    task = asyncio.create_task(run_dispatcher(settings, pool, url, stop))
-    await wait_all(pool, "sent", emails)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    await task
-    return emails / elapsed
+    # Scheduled for one moment a few seconds ahead, so that the dispatchers have started
+    # (imports, clients, first GetAccount) before the emails fall due; the time runs from
+    # that moment until every email is `sent`.
+    due = datetime.now(UTC) + timedelta(seconds=STARTUP_SECONDS)
+    await enqueue(pool, settings, [f"p{i}@example.com" for i in range(emails)], scheduled_at=due)
+    with stub_ses(workdir) as (ses_url, finish):
+        with dispatcher_processes(url, ses_url, workdir, rate=1_000_000, count=processes,
+                                  extra={"LOG_LEVEL": "warning",
+                                         "DISPATCH_CONCURRENCY": str(CONCURRENCY)}):
+            await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+            started = time.perf_counter()
+            await wait_all(pool, "sent", emails)
+            pipeline = emails / (time.perf_counter() - started)
+        finish()
+    bare = {}
+    for kind in ("boto3", "sender"):
+        with stub_ses(workdir) as (ses_url, finish):
+            bare[kind] = await asyncio.to_thread(bare_loops, kind, ses_url, emails, processes)
+            finish()
+    return Throughput(pipeline, bare["boto3"], bare["sender"])
 
 
-def bare_rate(settings: Settings, emails: int) -> float:
-    client = create_client(settings, max_connections=CONCURRENCY)
-    batch = [
-        OutgoingEmail(SENDER, f"b{i}@example.com", "Spring sale", HTML, "Twenty percent off.",
-                      tags=(("request_id", f"r{i}"), ("topic_id", "bench")))
-        for i in range(emails)
+def bare_loops(kind: str, ses_url: str, emails: int, processes: int) -> float:
+    """Run `processes` bare loops at once, each with CONCURRENCY threads; return sends/s."""
+    share = emails // processes
+    loops = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("bare_loop.py")), kind, ses_url,
+             str(share), str(CONCURRENCY), f"b{n}-"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=os.environ | {"PYTHONPATH": "."},
+        )
+        for n in range(processes)
     ]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        list(pool.map(lambda email: send_email(client, email, None), batch))
-    return emails / (time.perf_counter() - started)
+    for process in loops:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"bare {kind} loop did not start")
+    for process in loops:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    times = []
+    for process in loops:
+        output, _ = process.communicate(timeout=600)
+        times.append(json.loads(output))
+    return share * processes / (max(t["end"] for t in times) - min(t["start"] for t in times))
 
 
 # --- latency and lateness -------------------------------------------------------------------
@@ -167,14 +199,14 @@ def bare_rate(settings: Settings, emails: int) -> float:
 @contextmanager
 def dispatcher_processes(
     url: str, ses_url: str, workdir: Path, rate: float, count: int = 1,
-    log_path: Path | None = None,
+    log_path: Path | None = None, extra: dict[str, str] | None = None,
 ) -> Iterator[None]:
     env = os.environ | {
         "DATABASE_URL": url, "SES_ENDPOINT_URL": ses_url, "EMAIL_SENDER": SENDER,
         "EMAIL_RATE": str(rate), "EMAIL_DAILY_QUOTA": "10000000", "DATA_DIR": str(workdir),
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "LOG_FORMAT": "json",
         "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    } | (extra or {})
     with (log_path or workdir / "dispatchers.log").open("ab") as log:
         processes = [
             subprocess.Popen([sys.executable, "-m", "service.cli", "dispatch"], env=env,
@@ -331,24 +363,35 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def run_all(pool: Pool, url: str, workdir: Path, args: argparse.Namespace) -> None:
-    ratios, pipelines, bares = [], [], []
-    for run in range(args.runs):
-        with stub_ses(workdir) as (ses_url, finish):
-            settings = settings_for(url, ses_url, workdir, rate=1_000_000)
-            pipeline = await pipeline_rate(pool, url, settings, args.emails)
-            bare = await asyncio.to_thread(bare_rate, settings, args.emails)
-            finish()
-        pipelines.append(pipeline)
-        bares.append(bare)
-        ratios.append(pipeline / bare)
-        print(f"run {run + 1}: pipeline {pipeline:.0f}/s, bare boto3 {bare:.0f}/s, "
-              f"ratio {pipeline / bare:.2f}, slots missed so far {SLOTS_MISSED._value.get():.0f}",
-              flush=True)
-    print(f"throughput (median of {args.runs}): pipeline {statistics.median(pipelines):.0f}/s,"
-          f" bare boto3 {statistics.median(bares):.0f}/s,"
-          f" ratio {statistics.median(ratios):.2f}")
-
     settings = settings_for(url, "http://127.0.0.1:9", workdir, rate=1000)
+    if "throughput" in args.scenarios:
+        for processes in args.processes:
+            runs = []
+            for run in range(args.runs):
+                result = await throughput(pool, url, settings, workdir, args.emails, processes)
+                runs.append(result)
+                print(f"{processes} process(es), run {run + 1}: pipeline {result.pipeline:.0f}/s,"
+                      f" bare boto3 {result.bare_boto3:.0f}/s,"
+                      f" bare SesSender {result.bare_sender:.0f}/s,"
+                      f" pipeline/boto3 {result.pipeline / result.bare_boto3:.2f},"
+                      f" pipeline/SesSender {result.pipeline / result.bare_sender:.2f}", flush=True)
+            print(f"throughput, {processes} process(es) (median of {args.runs}):"
+                  f" pipeline {statistics.median(r.pipeline for r in runs):.0f}/s,"
+                  f" bare boto3 {statistics.median(r.bare_boto3 for r in runs):.0f}/s,"
+                  f" bare SesSender {statistics.median(r.bare_sender for r in runs):.0f}/s,"
+                  f" pipeline/boto3"
+                  f" {statistics.median(r.pipeline / r.bare_boto3 for r in runs):.2f},"
+                  f" pipeline/SesSender"
+                  f" {statistics.median(r.pipeline / r.bare_sender for r in runs):.2f}", flush=True)
+    if "latency" in args.scenarios:
+        await latency_scenarios(pool, url, settings, workdir, args)
+    if "rate" in args.scenarios:
+        await rate_scenarios(pool, url, settings, workdir, args)
+
+
+async def latency_scenarios(
+    pool: Pool, url: str, settings: Settings, workdir: Path, args: argparse.Namespace
+) -> None:
     latencies = [await submit_latency(pool, url, settings, workdir, args.latency_emails)
                  for _ in range(args.runs)]
     p50 = statistics.median(percentile(run, 0.5) for run in latencies)
@@ -362,6 +405,10 @@ async def run_all(pool: Pool, url: str, workdir: Path, args: argparse.Namespace)
           f"p50 {statistics.median(percentile(r, 0.5) for r in lateness):.1f} ms, "
           f"p99 {statistics.median(percentile(r, 0.99) for r in lateness):.1f} ms")
 
+
+async def rate_scenarios(
+    pool: Pool, url: str, settings: Settings, workdir: Path, args: argparse.Namespace
+) -> None:
     for rate in args.rates:
         results = [await rate_accuracy(pool, url, settings, workdir, rate)
                    for _ in range(args.runs)]
@@ -380,6 +427,10 @@ if __name__ == "__main__":
     parser.add_argument("--emails", type=int, default=3000)
     parser.add_argument("--latency-emails", type=int, default=200)
     parser.add_argument("--rates", type=float, nargs="*", default=[14, 100, 500])
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
+                        help="dispatcher processes (and bare loops) in the throughput runs")
+    parser.add_argument("--scenarios", nargs="*", default=["throughput", "latency", "rate"],
+                        choices=["throughput", "latency", "rate"])
     parser.add_argument("--server-url", default=None,
                         help="PostgreSQL maintenance URL to create the database on")
     asyncio.run(main(parser.parse_args()))

@@ -23,13 +23,13 @@ SES_LATENCY = Histogram(
 )
 LIMITER_WAIT = Histogram(
     "ses_sender_rate_limiter_wait_seconds",
-    "Time a dispatcher waited for rate-limiter tokens before sending.",
+    "Time a signed request waited for its rate slot before it was sent.",
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
     registry=REGISTRY,
 )
 SLOTS_MISSED = Counter(
     "ses_sender_rate_slots_missed",
-    "Sends not made because the dispatcher woke too late after its rate slot; requeued.",
+    "Rate slots left unused: no send of the dispatcher could start within their tolerance.",
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(

@@ -1,10 +1,13 @@
-"""The dispatcher: claims due emails, takes rate slots, calls SES and records the results.
+"""The dispatcher: claims due emails, has them sent at their rate slots, records the results.
 
 Any number of dispatchers may run against one database. Each claims a batch with
-FOR UPDATE SKIP LOCKED, reserves start times from the shared limiter, sends each email at
-its slot from a thread pool sharing one boto3 client, and records results in batches.
-A claim is committed before SES is called and the result right after, so a dispatcher that
-dies in between leaves an email whose lease expires and which becomes uncertain.
+FOR UPDATE SKIP LOCKED and hands each email to its sending threads (service.dispatch.workers)
+sharing one SesSender; a thread signs the request, takes the next free rate slot
+(service.dispatch.slots, reserved from the shared limiter) and sends. Results are recorded in
+batches. A claim is committed before SES is called and the result right after; the
+dispatcher renews the leases of the claims it still works on, so only a dispatcher that dies
+(or loses the database) in between leaves emails whose lease expires and which become
+uncertain.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -29,14 +31,16 @@ from service.dispatch.messages import MessageCache
 from service.dispatch.outcomes import SendFailure, classify
 from service.dispatch.personalize import Personalizer, build_email
 from service.dispatch.queue import ClaimedEmail
-from service.dispatch.results import Failed, Result, Sent, Suppressed, record
-from service.dispatch.sending import Attempt, MissedSlot, result_of, send_at_slot
-from service.dispatch.ses import SESV2Client, create_client
+from service.dispatch.results import Failed, Released, Result, Sent, Suppressed, record
+from service.dispatch.sender import SesSender
+from service.dispatch.sending import Accepted, Attempt, Lease, Unsent, result_of, send_at_slot
+from service.dispatch.ses import SESV2Client, create_client, create_sender, failure_of
+from service.dispatch.slots import SlotPool
+from service.dispatch.workers import Workers
 from service.errors import ConfigError
 from service.logging import get_logger
-from service.metrics import LIMITER_WAIT, SENDS, SLOTS_MISSED
+from service.metrics import SENDS
 from service.sending.submit import DUE_CHANNEL
-from service.suppression import suppression_key
 
 log = get_logger(__name__)
 
@@ -44,17 +48,16 @@ POLL_SECONDS = 2.0
 """Fallback wake-up when no notification arrives."""
 MAINTENANCE_SECONDS = 1.0
 BATCH_SECONDS = 0.25
-"""A claim takes at most this many seconds of sends at the current rate."""
-MAX_BATCH = 500
+"""A dispatcher holds at most this many seconds of sends at the current rate."""
 HOLD_SECONDS = 60.0
 """How long SES quota or account errors stop every dispatcher before the next try."""
 RECORD_BATCH = 1000
 SHUTDOWN_RECORD_SECONDS = 60.0
 """How long a stopping dispatcher keeps trying to record results while the database is away."""
-INITIAL_PACE = 1000.0
-"""Sends per second a new dispatcher starts reserving at when EMAIL_RATE is higher."""
-MIN_PACE = 100.0
-"""The pace never drops below this (or EMAIL_RATE when lower) however many slots are missed."""
+RENEW_FRACTION = 0.5
+"""A claim's lease is renewed once less than this share of it is left."""
+
+Outcome = Accepted | SendFailure | Unsent
 
 
 class Dispatcher:
@@ -64,35 +67,39 @@ class Dispatcher:
         pool: Pool,
         url: str,
         client: SESV2Client,
+        sender: SesSender,
         personalizers: Sequence[Personalizer] = (),
     ) -> None:
         if settings.email_sender is None:
             raise ConfigError("EMAIL_SENDER is missing: set it to a sender address verified in SES")
         self.id = queue.new_dispatcher_id()
         self._settings = settings
-        self._sender = settings.email_sender
+        self._from = settings.email_sender
         self._pool = pool
         self._url = url
-        self._client = client
+        self._sender = sender
         self._personalizers = tuple(personalizers)
         self._account = AccountLimits(settings, client)
         self._capacity = settings.dispatch_concurrency
-        self._free = self._capacity
-        self._freed = asyncio.Event()
+        self._held_max = 2 * self._capacity
+        self._free = self._held_max
+        """How many more emails this dispatcher may claim now."""
         self._wake = asyncio.Event()
-        self._results: list[Result] = []
+        """Set by a notification, by finished sends freeing room, and by stop."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._results: list[Result | Released] = []
         self._results_ready = asyncio.Event()
         self._throttled = False
         self._held_until = 0.0
-        self._last_slot = 0.0
-        self._missed: list[ClaimedEmail] = []
-        self._misses = 0
-        self._pace: float | None = None
-        self._paced_at = 0.0
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._limiter = limiter.BlockingLimiter(url)
+        self._slots = SlotPool(self._reserve, self._rate)
+        self._leases: dict[str, Lease] = {}
+        """Claims this dispatcher works on, until their result is recorded or released."""
+        self._reacting: set[asyncio.Task[None]] = set()
         self._messages = MessageCache()
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._capacity, thread_name_prefix="ses-send"
+        self._workers: Workers[Attempt, Outcome] = Workers(
+            self._capacity, self._send, self._finished, self._crashed
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -102,22 +109,29 @@ class Dispatcher:
         helpers = [
             asyncio.create_task(listen(self._url, DUE_CHANNEL, self._wake, halt)),
             asyncio.create_task(self._maintain(halt)),
+            asyncio.create_task(self._forward(stop)),
         ]
         recorder = asyncio.create_task(self._record_results(halt))
+        self._workers.start()
         try:
             await self._dispatch(stop)
         finally:
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
-            await self._give_back_missed()
+            await self._idle.wait()
+            await asyncio.to_thread(self._workers.stop)
+            await self._refund(everything=True)
+            self._limiter.close()
             halt.set()
             self._results_ready.set()
             await recorder
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            self._executor.shutdown(wait=True)
+            self._sender.close()
             log.info("dispatcher_stopped", dispatcher=self.id)
+
+    async def _forward(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     # --- claiming --------------------------------------------------------------------
 
@@ -130,88 +144,87 @@ class Dispatcher:
             except psycopg.OperationalError as error:
                 log.warning("dispatcher_database_error", error=str(error), retry_in=backoff)
                 delay, backoff = backoff, min(backoff * 2, 10.0)
-            if delay > 0:
-                await self._sleep(stop, delay)
+            if delay > 0 and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _batch(self, rate: float) -> tuple[int, int]:
+        """Return (how many emails to claim now, the fewest worth a claim)."""
+        # Hold no more emails than a short stretch of sends at the current rate, so that
+        # claimed emails do not wait long for a slot and other dispatchers get their share,
+        # and claim in batches of at least a quarter of that, not one email at a time.
+        # Up to a second batch of the threads' number waits in their queue, so a thread
+        # that finishes a send finds the next one ready instead of waiting for a claim.
+        target = min(self._held_max, max(1, math.ceil(rate * BATCH_SECONDS)))
+        return target - (self._held_max - self._free), max(1, target // 4)
 
     async def _dispatch_once(self) -> float:
         """Claim and start one batch; return how long to sleep before the next look."""
-        # Cleared first, so that a send finishing from here on ends the next sleep.
-        self._freed.clear()
+        # Cleared first, so that a wake-up from here on ends the next sleep.
+        self._wake.clear()
         limits = await self._limits()
         if not limits.sending_enabled:
             return POLL_SECONDS
         held = self._held_until - time.monotonic()
         if held > 0:
             return held
-        # Claim no further ahead than one batch's worth of slots, so that claimed emails
-        # do not wait long for their slot and other dispatchers get their share.
-        if self._missed:
-            await self._restart_missed(limits)
-            return 0.0
-        ahead = self._last_slot - time.monotonic() - BATCH_SECONDS
-        if ahead > 0:
-            return ahead
-        if self._free == 0:
+        batch, least = self._batch(limits.rate)
+        if batch < least:
             return POLL_SECONDS
-        pace = min(limits.rate, self._pace or limits.rate)
-        batch = min(self._free, MAX_BATCH, max(1, math.ceil(pace * BATCH_SECONDS)))
-        self._wake.clear()
         async with self._pool.connection() as conn:
-            claimed = await queue.claim(
-                conn, self.id, batch, self._settings.dispatch_lease_seconds
-            )
+            claimed_at = time.monotonic()
+            lease = self._settings.dispatch_lease_seconds
+            claimed = await queue.claim(conn, self.id, batch, lease)
             if not claimed:
                 return await self._until_due(conn)
-            self._free -= len(claimed)
-            handed: set[str] = set()
+            self._take(len(claimed))
+            for email in claimed:
+                # The database started the lease after this moment, so it ends no earlier.
+                self._leases[email.request_id] = Lease(claimed_at + lease, lease)
+            to_send = self._drop_suppressed(claimed)
             try:
-                to_send = await self._drop_suppressed(conn, claimed, handed)
-                await self._start(conn, to_send, limits, handed)
+                messages = await self._messages.load(conn, {e.message_position for e in to_send})
             except psycopg.OperationalError:
-                await self._abandon([e for e in claimed if e.request_id not in handed])
+                await self._abandon(to_send)
                 raise
+        for email in to_send:
+            outgoing = build_email(self._from, email.recipient, email.request_id,
+                                   messages[email.message_position], self._personalizers)
+            self._workers.submit(Attempt(email, outgoing, self._leases[email.request_id]))
         return 0.0
 
-    async def _give_back_missed(self) -> None:
-        """On shutdown, return emails that missed their slot (never sent) to the queue."""
-        if not self._missed:
+    def _take(self, count: int) -> None:
+        self._free -= count
+        self._idle.clear()
+
+    def _give(self, count: int) -> None:
+        self._free += count
+        batch, least = self._batch(self._account.current.rate)
+        if batch >= least:
+            self._wake.set()
+        if self._free == self._held_max and not self._reacting:
+            self._idle.set()
+
+    def _rate(self) -> float:
+        return self._account.current.rate
+
+    def _reserve(self, count: int) -> limiter.Reservation:
+        """Reserve slots (blocking: called by a sending thread of the slot pool)."""
+        limits = self._account.current
+        return self._limiter.reserve(count, limits.rate, limits.daily_quota)
+
+    async def _refund(self, *, everything: bool = False) -> None:
+        """Give the daily quota of unused slots back (with `everything`, also those left)."""
+        unused = self._slots.take_unused(everything=everything)
+        if not unused:
             return
         try:
-            async with self._pool.connection() as conn:
-                await queue.release(conn, self.id, [e.request_id for e in self._missed], None)
+            async with self._pool.connection() as conn, conn.transaction():
+                await limiter.refund(conn, unused)
         except psycopg.OperationalError as error:
-            # Their leases expire and they become uncertain, although none was sent.
-            log.warning("missed_sends_not_released", count=len(self._missed), error=str(error))
-
-    async def _restart_missed(self, limits: SendLimits) -> None:
-        """Reserve new slots for sends that missed theirs; they are still claimed by us."""
-        missed, self._missed = self._missed, []
-        handed: set[str] = set()
-        try:
-            async with self._pool.connection() as conn:
-                await self._start(conn, missed, limits, handed)
-        except BaseException:
-            self._missed.extend(e for e in missed if e.request_id not in handed)
-            raise
-
-    def _paced(self, rate: float) -> float:
-        """Return the rate to reserve slots at: `rate`, or less while sends miss their slots.
-
-        A process that cannot start its sends within their reservation's tolerance
-        (too little CPU for the rate) reserves wider spacing, so it spends the shared budget
-        no faster than it can use it. The pace climbs back by a tenth per batch without a miss.
-        """
-        now = time.monotonic()
-        if self._pace is None:
-            self._pace = min(rate, INITIAL_PACE)
-        if self._misses and now - self._paced_at >= BATCH_SECONDS:
-            # Once per batch period at most: a stall makes a whole batch miss at once.
-            self._pace = max(min(rate, MIN_PACE), self._pace * 0.7)
-            self._paced_at = now
-            self._misses = 0
-        elif not self._misses:
-            self._pace = min(rate, self._pace * 1.1)
-        return self._pace
+            # NOTE: these stay counted against the daily quota until their minute leaves
+            # the 24-hour window.
+            log.warning("unused_slots_not_refunded", count=sum(unused.values()), error=str(error))
 
     async def _limits(self) -> SendLimits:
         if self._account.due():
@@ -224,18 +237,11 @@ class Dispatcher:
             return POLL_SECONDS
         return min(POLL_SECONDS, max(seconds, 0.0))
 
-    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        """Sleep until `seconds` pass, a notification arrives, a slot frees or `stop` is set."""
-        waits = [asyncio.create_task(e.wait()) for e in (stop, self._wake, self._freed)]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for task in waits:
-            task.cancel()
-
     async def _abandon(self, claimed: list[ClaimedEmail]) -> None:
         """Give back claimed emails that got neither a send nor a result (the database failed)."""
-        self._free += len(claimed)
-        self._freed.set()
+        for email in claimed:
+            self._leases.pop(email.request_id, None)
+        self._give(len(claimed))
         try:
             async with self._pool.connection() as conn:
                 await queue.release(conn, self.id, [e.request_id for e in claimed], None)
@@ -244,72 +250,20 @@ class Dispatcher:
             # `ses-sender uncertain resend` sends them safely.
             log.warning("claims_not_released", count=len(claimed), error=str(error))
 
-    async def _drop_suppressed(
-        self, conn: queue.Connection, claimed: list[ClaimedEmail], handed: set[str]
-    ) -> list[ClaimedEmail]:
-        keys = {email.request_id: suppression_key(email.recipient) for email in claimed}
-        async with conn.transaction():
-            cursor = await conn.execute(
-                "SELECT address, reason FROM suppressions WHERE address = ANY(%s)",
-                (list(set(keys.values())),),
-            )
-            suppressed = {str(address): str(reason) for address, reason in await cursor.fetchall()}
-        if not suppressed:
-            return claimed
+    def _drop_suppressed(self, claimed: list[ClaimedEmail]) -> list[ClaimedEmail]:
+        """Turn claimed emails to suppressed recipients into results; return the others."""
         kept = []
         for email in claimed:
-            reason = suppressed.get(keys[email.request_id])
-            if reason is None:
+            if email.suppressed is None:
                 kept.append(email)
                 continue
             SENDS.labels("suppressed").inc()
             log.info("email_suppressed", request_id=email.request_id, topic_id=email.topic_id,
-                     reason=reason)
+                     reason=email.suppressed)
             self._add_result(Suppressed(email.request_id, email.topic_id, email.attempt,
-                                        email.recipient, reason))
-            handed.add(email.request_id)
-            self._release_slot()
+                                        email.recipient, email.suppressed))
+            self._give(1)
         return kept
-
-    async def _start(
-        self,
-        conn: queue.Connection,
-        claimed: list[ClaimedEmail],
-        limits: SendLimits,
-        handed: set[str],
-    ) -> None:
-        """Reserve slots for `claimed` and start a send for each granted one.
-
-        `handed` collects the request ids that got a send or went back to the queue, so that
-        the caller can give back the rest if the database fails half way.
-        """
-        if not claimed:
-            return
-        async with conn.transaction():
-            reservation = await limiter.reserve(conn, len(claimed), self._paced(limits.rate),
-                                                limits.daily_quota)
-        granted, rest = claimed[: reservation.granted], claimed[reservation.granted :]
-        if rest:
-            await queue.release(conn, self.id, [e.request_id for e in rest],
-                                reservation.held_until)
-            handed.update(e.request_id for e in rest)
-            self._free += len(rest)
-            if reservation.held_until is not None:
-                self._hold_locally(reservation.held_until, reservation.held_for)
-        if not granted:
-            return
-        LIMITER_WAIT.observe(max(0.0, reservation.first_slot - time.monotonic()))
-        self._last_slot = reservation.slot(reservation.granted - 1)
-        messages = await self._messages.load(conn, {e.message_position for e in granted})
-        for index, email in enumerate(granted):
-            message = messages[email.message_position]
-            outgoing = build_email(self._sender, email.recipient, email.request_id, message,
-                                   self._personalizers)
-            attempt = Attempt(email, outgoing, reservation.slot(index), reservation.tolerance)
-            task = asyncio.create_task(self._send(attempt))
-            handed.add(email.request_id)
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
 
     def _hold_locally(self, until: datetime, reason: str | None) -> None:
         seconds = max(0.0, until.timestamp() - time.time())
@@ -318,46 +272,60 @@ class Dispatcher:
 
     # --- sending ---------------------------------------------------------------------
 
-    async def _send(self, attempt: Attempt) -> None:
-        claimed = attempt.claimed
-        keep_slot = False
-        try:
-            loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(
-                self._executor, send_at_slot, self._client, attempt,
-                self._settings.ses_configuration_set,
-            )
-            if isinstance(outcome, MissedSlot):
-                # No SES call was made; the email stays claimed and gets a new slot.
-                SLOTS_MISSED.inc()
-                log.debug("send_slot_missed", request_id=claimed.request_id,
-                          late_ms=round(outcome.late_by * 1000, 1))
-                self._missed.append(claimed)
-                self._misses += 1
-                self._wake.set()
-                keep_slot = True
-                return
-            hold_until = None
-            if isinstance(outcome, SendFailure):
-                hold_until = await self._react(claimed, outcome)
-            result = result_of(claimed, outcome, max_attempts=self._settings.send_max_attempts,
-                               hold_until=hold_until)
-            self._log_result(result)
-            self._add_result(result)
-        finally:
-            if not keep_slot:
-                self._release_slot()
+    def _send(self, attempt: Attempt) -> Outcome:
+        """Run one attempt to the end (in a sending thread)."""
+        return send_at_slot(self._sender, self._slots, attempt,
+                            self._settings.ses_configuration_set)
 
-    async def _react(self, claimed: ClaimedEmail, failure: SendFailure) -> datetime | None:
-        """Apply what a failure means for all sending; return the hold's end, if any."""
-        kind = classify(failure)
-        if kind == "throttled":
-            self._throttled = True
-            return None
-        if kind not in ("quota_exceeded", "account_paused"):
-            return None
-        reason = "daily_quota" if kind == "quota_exceeded" else "account_paused"
-        if kind == "account_paused":
+    def _crashed(self, _attempt: Attempt, error: Exception) -> Outcome:
+        return failure_of(error)
+
+    def _finished(self, batch: list[tuple[Attempt, Outcome]]) -> None:
+        """Take the outcomes of finished sends (on the event loop)."""
+        done = 0
+        for attempt, outcome in batch:
+            claimed = attempt.claimed
+            if isinstance(outcome, Unsent):
+                # No SES call was made: the email goes back to the queue as it was.
+                if outcome.due_at is not None:
+                    self._hold_locally(outcome.due_at, outcome.reason)
+                log.debug("email_not_sent", request_id=claimed.request_id, reason=outcome.reason)
+                self._add_result(Released(claimed.request_id, outcome.due_at))
+            elif isinstance(outcome, SendFailure) and classify(outcome) in (
+                "quota_exceeded", "account_paused"
+            ):
+                # Holding all sending needs the database first; the room frees after.
+                task = asyncio.create_task(self._held_failure(claimed, outcome))
+                self._reacting.add(task)
+                task.add_done_callback(self._reacting.discard)
+                continue
+            else:
+                if isinstance(outcome, SendFailure) and classify(outcome) == "throttled":
+                    self._throttled = True
+                self._add_outcome(claimed, outcome, None)
+            done += 1
+        self._give(done)
+
+    async def _held_failure(self, claimed: ClaimedEmail, failure: SendFailure) -> None:
+        try:
+            hold_until = await self._hold(claimed, failure)
+            self._add_outcome(claimed, failure, hold_until)
+        finally:
+            self._reacting.discard(asyncio.current_task())
+            self._give(1)
+
+    def _add_outcome(
+        self, claimed: ClaimedEmail, outcome: Accepted | SendFailure, hold_until: datetime | None
+    ) -> None:
+        result = result_of(claimed, outcome, max_attempts=self._settings.send_max_attempts,
+                           hold_until=hold_until)
+        self._log_result(result)
+        self._add_result(result)
+
+    async def _hold(self, claimed: ClaimedEmail, failure: SendFailure) -> datetime | None:
+        """Hold every dispatcher after a quota or account error; return the hold's end."""
+        reason = "daily_quota" if classify(failure) == "quota_exceeded" else "account_paused"
+        if reason == "account_paused":
             log.error("ses_account_paused", code=failure.code, message=failure.message,
                       request_id=claimed.request_id)
         try:
@@ -366,6 +334,7 @@ class Dispatcher:
         except psycopg.OperationalError:
             return None
         self._hold_locally(until, reason)
+        self._slots.hold(until, reason)
         return until
 
     def _log_result(self, result: Result) -> None:
@@ -382,13 +351,9 @@ class Dispatcher:
         else:
             SENDS.labels("sent").inc()
 
-    def _release_slot(self) -> None:
-        self._free += 1
-        self._freed.set()
-
     # --- recording -------------------------------------------------------------------
 
-    def _add_result(self, result: Result) -> None:
+    def _add_result(self, result: Result | Released) -> None:
         self._results.append(result)
         self._results_ready.set()
 
@@ -406,7 +371,9 @@ class Dispatcher:
                 try:
                     await self._write(batch)
                 except psycopg.OperationalError as error:
-                    if halt.is_set() and time.monotonic() - halted_at > SHUTDOWN_RECORD_SECONDS:
+                    if halt.is_set():
+                        halted_at = min(halted_at, time.monotonic())
+                    if time.monotonic() - halted_at > SHUTDOWN_RECORD_SECONDS:
                         # Their leases expire and another dispatcher marks them uncertain.
                         log.error("results_lost_at_shutdown", count=len(self._results),
                                   error=str(error))
@@ -418,10 +385,13 @@ class Dispatcher:
                     continue
                 backoff = 0.2
                 del self._results[: len(batch)]
-                if any(isinstance(r, Failed) and r.retry_at is not None for r in batch):
+                for result in batch:
+                    self._leases.pop(result.request_id, None)
+                if any(isinstance(r, Released) or (isinstance(r, Failed) and r.retry_at is not None)
+                       for r in batch):
                     self._wake.set()
 
-    async def _write(self, batch: list[Result]) -> None:
+    async def _write(self, batch: list[Result | Released]) -> None:
         async with self._pool.connection() as conn:
             await record(conn, self.id, batch)
             if self._throttled:
@@ -440,10 +410,13 @@ class Dispatcher:
     # --- maintenance -----------------------------------------------------------------
 
     async def _maintain(self, halt: asyncio.Event) -> None:
-        """Expire lost claims and, when configured, requeue uncertain emails, once a second."""
+        """Once a second: renew this dispatcher's claims, give unused slots back to the
+        quota, expire lost claims and, when configured, requeue uncertain emails."""
         while not halt.is_set():
             try:
+                await self._refund()
                 async with self._pool.connection() as conn:
+                    await self._renew(conn)
                     expired = await queue.expire_leases(conn)
                     for request_id in expired:
                         SENDS.labels("uncertain").inc()
@@ -457,6 +430,25 @@ class Dispatcher:
                 log.warning("maintenance_database_error", error=str(error))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(halt.wait(), MAINTENANCE_SECONDS)
+
+    async def _renew(self, conn: queue.Connection) -> None:
+        lease = self._settings.dispatch_lease_seconds
+        now = time.monotonic()
+        due = [rid for rid, held in self._leases.items()
+               if held.until - now < lease * RENEW_FRACTION]
+        if not due:
+            return
+        renewed = await queue.renew(conn, self.id, due, lease)
+        for request_id in due:
+            held = self._leases.get(request_id)
+            if held is None:
+                continue
+            if request_id in renewed:
+                held.until = now + lease
+            else:
+                # The claim is gone (its lease ran out while the database was away): a send
+                # still waiting for its slot must not start.
+                held.until = -math.inf
 
 
 async def run_dispatcher(
@@ -472,5 +464,6 @@ async def run_dispatcher(
     # A sending thread that wakes at its slot waits for the GIL up to the switch interval
     # (5 ms by default) while another thread runs; 1 ms keeps sends close to their slots.
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-    ses = client or create_client(settings, max_connections=settings.dispatch_concurrency)
-    await Dispatcher(settings, pool, url, ses, personalizers).run(stop)
+    ses = client or create_client(settings)
+    sender = create_sender(settings, max_connections=settings.dispatch_concurrency)
+    await Dispatcher(settings, pool, url, ses, sender, personalizers).run(stop)

@@ -1,18 +1,21 @@
 """The shared send budget: rate limiter, rolling 24-hour quota and holds, kept in PostgreSQL.
 
-Every dispatcher reserves sends through `reserve_sends` (sql/016_send_slot_spacing.sql), which
+Every dispatcher reserves sends through `reserve_slots` (sql/045_quota_refund.sql), which
 locks one row, so all of them together stay under one rate and one quota, across restarts.
-A reservation hands out start times ("slots") spaced a little over 1/rate apart; the caller
-starts each send at its slot, or not at all when it could only start too late.
+A reservation hands out start times ("slots") spaced a little over 1/rate apart; a send
+starts at a slot, or not at that slot when it could only start too late (service.dispatch.slots).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from psycopg import AsyncConnection
 
 # The window rule: never more than EMAIL_RATE sends start in any one-second window [a, a + 1),
@@ -20,7 +23,7 @@ from psycopg import AsyncConnection
 #
 # Let N = floor(EMAIL_RATE), the most sends a window may hold (a count is a whole number;
 # below 1 per second N is the rate itself, and a window then holds at most one send).
-# reserve_sends hands out slots from one row, each at least T = 1 / (RATE_MARGIN * N) after
+# reserve_slots hands out slots from one row, each at least T = 1 / (RATE_MARGIN * N) after
 # the one before (the next slot is rounded up to the microsecond, never down, and slowing
 # down only widens T). A send starts no earlier than its slot and at most
 # LATENESS_BUDGET_SECONDS = L after it, or not at all. So a start inside [a, a + 1) belongs
@@ -43,11 +46,9 @@ from psycopg import AsyncConnection
 #   answer. Counting the delay from the moment of receipt makes no send early, and late by
 #   at most the round trip;
 # - the thread's own lateness at its slot, measured where the request is released.
-# A send over the budget is not made; its slot stays unused and the email gets a new one.
-# A missed slot is never given back: it lies in the past, and handing it out again later
-# would put two slots closer than T.
-# NOTE: the daily quota counts a missed slot too, and again the slot the email gets next,
-# so misses use up quota that no send used.
+# A send over the budget is not made at that slot; it takes a later one. A missed slot is
+# never handed out again: it lies in the past, and reusing it would put two slots closer
+# than T. Its share of the daily quota is given back (`refund`), as no send used it.
 RATE_MARGIN = 0.985
 LATENESS_BUDGET_SECONDS = 0.010
 assert RATE_MARGIN * (1 + LATENESS_BUDGET_SECONDS) < 1
@@ -67,6 +68,8 @@ class Reservation:
     held_for: HoldReason | None = None
     round_trip: float = 0.0
     """Seconds from sending the reservation to receiving it: how late the slots may be."""
+    minute: datetime | None = None
+    """The daily quota's minute the granted sends were counted in."""
 
     def slot(self, index: int) -> float:
         return self.first_slot + index * self.spacing
@@ -92,6 +95,9 @@ def max_starts_per_window(rate: float) -> int:
     return math.ceil((1 + LATENESS_BUDGET_SECONDS) * window_rate(rate))
 
 
+_RESERVE = "SELECT * FROM reserve_slots(%s, %s, %s)"
+
+
 async def reserve(
     conn: AsyncConnection[tuple[object, ...]], requested: int, rate: float, daily_quota: int
 ) -> Reservation:
@@ -101,20 +107,71 @@ async def reserve(
     on arrival, so hosts with skewed clocks still share one schedule.
     """
     requested_at = time.monotonic()
-    cursor = await conn.execute(
-        "SELECT * FROM reserve_sends(%s, %s, %s)", (requested, window_rate(rate), daily_quota)
-    )
+    cursor = await conn.execute(_RESERVE, (requested, window_rate(rate), daily_quota))
     row = await cursor.fetchone()
     received = time.monotonic()
+    return _reservation(row, requested_at, received)
+
+
+class BlockingLimiter:
+    """Reservations from a sending thread, on a connection of its own (autocommit: a
+    reservation is one statement and one round trip). A broken connection is replaced on
+    the next call."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self, requested: int, rate: float, daily_quota: int) -> Reservation:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+                requested_at = time.monotonic()
+                row = self._conn.execute(
+                    _RESERVE, (requested, window_rate(rate), daily_quota), prepare=True
+                ).fetchone()
+                received = time.monotonic()
+            except psycopg.OperationalError:
+                self.close()
+                raise
+        return _reservation(row, requested_at, received)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _reservation(
+    row: tuple[object, ...] | None, requested_at: float, received: float
+) -> Reservation:
     assert row is not None
-    granted, first_delay, spacing, held_until, held_for, _first_slot = row
+    granted, first_delay, spacing, held_until, held_for, _first_slot, minute = row
     assert isinstance(granted, int)
     if granted == 0:
         assert isinstance(held_until, datetime)
         return Reservation(0, received, 0.0, held_until, str(held_for))
     assert isinstance(first_delay, float)
     assert isinstance(spacing, float)
-    return Reservation(granted, received + first_delay, spacing, round_trip=received - requested_at)
+    assert isinstance(minute, datetime)
+    return Reservation(granted, received + first_delay, spacing, round_trip=received - requested_at,
+                       minute=minute)
+
+
+async def refund(conn: AsyncConnection[tuple[object, ...]], unused: Mapping[datetime, int]) -> None:
+    """Give back to the daily quota reserved sends that were never made, per counted minute."""
+    minutes = sorted(unused)
+    await conn.execute(
+        """
+        UPDATE send_quota_usage AS u
+        SET sends = greatest(u.sends - r.unused, 0)
+        FROM unnest(%s::timestamptz[], %s::int[]) AS r (minute, unused)
+        WHERE u.minute = r.minute
+        """,
+        (minutes, [unused[m] for m in minutes]),
+    )
 
 
 async def slow_down(conn: AsyncConnection[tuple[object, ...]]) -> None:

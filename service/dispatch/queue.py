@@ -29,10 +29,14 @@ class ClaimedEmail:
     recipient: str
     attempt: int
     transient_failures: int
+    suppressed: str | None = None
+    """The suppression reason when the recipient is on the suppression list."""
 
 
 # One statement: lock due rows that no other dispatcher holds, and mark them as claimed.
 # Scheduled rows are claimable once their time has come. The lease end goes into due_at.
+# Recipients are stored normalised (service.addresses), the form `suppressions` keys on, so
+# the suppression check is a plain lookup in the same round trip.
 CLAIM = """
 WITH due AS (
     SELECT request_id
@@ -52,7 +56,8 @@ SET status = 'sending',
 FROM due
 WHERE e.request_id = due.request_id
 RETURNING e.request_id::text, e.message_position, e.topic_id, e.recipient, e.attempt,
-          e.transient_failures
+          e.transient_failures,
+          (SELECT s.reason FROM suppressions AS s WHERE s.address = e.recipient)
 """
 
 _RELEASE = """
@@ -61,6 +66,17 @@ SET status = 'queued', attempt = attempt - 1, due_at = coalesce(%(due_at)s::time
     claimed_by = NULL, lease_until = NULL, updated_at = now()
 WHERE request_id = ANY(%(request_ids)s::uuid[])
   AND status = 'sending' AND claimed_by = %(dispatcher)s
+"""
+
+# A live dispatcher extends the leases of the claims it still works on (waiting for a slot,
+# sending, or recording), so that only a dispatcher that died or lost the database loses them.
+_RENEW = """
+UPDATE emails
+SET lease_until = now() + make_interval(secs => %(lease)s),
+    due_at = now() + make_interval(secs => %(lease)s)
+WHERE request_id = ANY(%(request_ids)s::uuid[])
+  AND status = 'sending' AND claimed_by = %(dispatcher)s
+RETURNING request_id::text
 """
 
 # Claims whose lease ran out: their dispatcher died (or lost the database) between the
@@ -108,7 +124,8 @@ async def claim(
         )
         rows = await cursor.fetchall()
     return [
-        ClaimedEmail(str(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]))  # type: ignore[call-overload]
+        ClaimedEmail(str(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]),  # type: ignore[call-overload]
+                     None if r[6] is None else str(r[6]))
         for r in rows
     ]
 
@@ -124,6 +141,24 @@ async def release(
             _RELEASE,
             {"request_ids": list(request_ids), "dispatcher": dispatcher, "due_at": due_at},
         )
+
+
+async def renew(
+    conn: Connection, dispatcher: str, request_ids: Sequence[str], lease_seconds: float
+) -> set[str]:
+    """Extend `dispatcher`'s claims on `request_ids` by `lease_seconds`; return those renewed.
+
+    A claim missing from the answer is no longer this dispatcher's (its lease expired).
+    """
+    if not request_ids:
+        return set()
+    async with conn.transaction():
+        cursor = await conn.execute(
+            _RENEW,
+            {"request_ids": list(request_ids), "dispatcher": dispatcher, "lease": lease_seconds},
+        )
+        rows = await cursor.fetchall()
+    return {str(row[0]) for row in rows}
 
 
 async def expire_leases(conn: Connection) -> list[str]:

@@ -48,6 +48,15 @@ class Suppressed:
     reason: str
 
 
+@dataclass(frozen=True)
+class Released:
+    """The email was not sent: its claim is given back, and it is due again at `due_at`
+    (None: now). No event is written, as nothing happened to the email."""
+
+    request_id: str
+    due_at: datetime | None
+
+
 Result = Sent | Failed | Suppressed
 
 # Only the claim this dispatcher still holds is updated. A claim that expired meanwhile
@@ -65,6 +74,19 @@ FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::timestamptz[], %s::text[], %s
 WHERE e.request_id = b.request_id
   AND e.attempt = b.attempt
   AND e.status IN ('sending', 'uncertain')
+  AND e.claimed_by = %s
+"""
+
+
+# Undoes the claim (and the attempt it counted). A claim that expired meanwhile is left
+# uncertain: its EmailSendUncertain is written, and operators decide on a resend.
+_RELEASE = """
+UPDATE emails AS e
+SET status = 'queued', attempt = e.attempt - 1, due_at = coalesce(b.due_at, now()),
+    claimed_by = NULL, lease_until = NULL, updated_at = now()
+FROM unnest(%s::uuid[], %s::timestamptz[]) AS b (request_id, due_at)
+WHERE e.request_id = b.request_id
+  AND e.status = 'sending'
   AND e.claimed_by = %s
 """
 
@@ -116,30 +138,43 @@ def _new_event(result: Result) -> NewEvent:
     return NewEvent(result.request_id, event, dedupe_key=key)
 
 
-async def record(conn: Connection, dispatcher: str, results: Sequence[Result]) -> None:
-    """Append one event per result and update the emails rows, in one transaction."""
-    if not results:
-        return
-    rows = [_row(result) for result in results]
+async def record(
+    conn: Connection, dispatcher: str, outcomes: Sequence[Result | Released]
+) -> None:
+    """Append one event per result, update the emails rows and give back released claims,
+    in one transaction."""
+    results = [r for r in outcomes if not isinstance(r, Released)]
+    released = [r for r in outcomes if isinstance(r, Released)]
     async with conn.transaction():
-        await append(conn, [_new_event(r) for r in results])
-        await conn.execute(
-            _UPDATE,
-            (
-                [r.request_id for r in results],
-                [r.attempt for r in results],
-                [row[0] for row in rows],
-                [row[1] for row in rows],
-                [row[2] for row in rows],
-                [row[3] for row in rows],
-                dispatcher,
-            ),
-        )
-        # Feedback that arrived before its send was recorded is linked in the same commit.
-        sent = [result for result in results if isinstance(result, Sent)]
-        held = await lock_held(conn, [result.ses_message_id for result in sent])
-        for result in sent:
-            if result.ses_message_id in held:
-                await link_held_feedback(
-                    conn, result.request_id, result.topic_id, result.ses_message_id
-                )
+        if released:
+            await conn.execute(
+                _RELEASE,
+                ([r.request_id for r in released], [r.due_at for r in released], dispatcher),
+            )
+        if results:
+            await _record_results(conn, dispatcher, results)
+
+
+async def _record_results(conn: Connection, dispatcher: str, results: Sequence[Result]) -> None:
+    rows = [_row(result) for result in results]
+    await append(conn, [_new_event(r) for r in results])
+    await conn.execute(
+        _UPDATE,
+        (
+            [r.request_id for r in results],
+            [r.attempt for r in results],
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [row[2] for row in rows],
+            [row[3] for row in rows],
+            dispatcher,
+        ),
+    )
+    # Feedback that arrived before its send was recorded is linked in the same commit.
+    sent = [result for result in results if isinstance(result, Sent)]
+    held = await lock_held(conn, [result.ses_message_id for result in sent])
+    for result in sent:
+        if result.ses_message_id in held:
+            await link_held_feedback(
+                conn, result.request_id, result.topic_id, result.ses_message_id
+            )

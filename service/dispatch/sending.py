@@ -10,14 +10,9 @@ from datetime import UTC, datetime, timedelta
 from service.dispatch.outcomes import FailureKind, SendFailure, classify, retry_delay
 from service.dispatch.queue import ClaimedEmail
 from service.dispatch.results import Failed, Result, Sent
-from service.dispatch.ses import (
-    OutgoingEmail,
-    SESV2Client,
-    SlotMissed,
-    failure_of,
-    request_started_at,
-    send_email,
-)
+from service.dispatch.sender import MAX_CALL_SECONDS, SesSender
+from service.dispatch.ses import OutgoingEmail, failure_of, send_request
+from service.dispatch.slots import LeaseEnding, SlotPool, SlotsHeld
 from service.metrics import SES_LATENCY
 
 
@@ -31,38 +26,62 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class MissedSlot:
-    """The send was not made: its thread woke too late after its slot."""
+class Unsent:
+    """No SES call was made; the email goes back to the queue, due at `due_at` (None: now)."""
 
-    late_by: float
+    due_at: datetime | None
+    reason: str
+
+
+@dataclass
+class Lease:
+    """Until when (time.monotonic()) this dispatcher's claim on an email lasts; renewals move it."""
+
+    until: float
+    seconds: float
+    """The lease's length (DISPATCH_LEASE_SECONDS)."""
+
+    def latest_start(self) -> float:
+        """The last moment a send may start and still end, timeouts included, within the claim."""
+        # NOTE: with a lease shorter than twice MAX_CALL_SECONDS, a send may start as late as
+        # half the lease before its end, and a call that runs into its timeouts outlasts it.
+        return self.until - min(MAX_CALL_SECONDS, self.seconds / 2)
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One send: the claimed email, what to send, and when it may start (time.monotonic())."""
+    """One send: the claimed email, what to send, and the claim it is sent under."""
 
     claimed: ClaimedEmail
     email: OutgoingEmail
-    slot: float
-    tolerance: float
-    """How late after `slot` the send may still start (the reservation's tolerance)."""
+    lease: Lease
 
 
 def send_at_slot(
-    client: SESV2Client, attempt: Attempt, configuration_set: str | None
-) -> Accepted | SendFailure | MissedSlot:
-    """Call SES once, starting the request at the slot (a blocking call, for a worker thread).
+    sender: SesSender, slots: SlotPool, attempt: Attempt, configuration_set: str | None
+) -> Accepted | SendFailure | Unsent:
+    """Sign the request, wait for a rate slot and call SES once (blocking, for a worker thread).
 
-    The request is built and signed first; the wait for the slot happens after that, right
-    before it is sent, so that the moment it leaves is close to the slot.
+    The request is signed before the wait, so that it leaves as soon as its slot comes.
+    A send that could not finish within the email's claim is not started, so that a live
+    dispatcher never sends an email whose lease may already have passed to `uncertain`.
     """
+    slots.expect()
+    try:
+        request = sender.sign(send_request(attempt.email, configuration_set))
+    except Exception as error:
+        # Credentials that could not be loaded or refreshed, for example.
+        slots.unexpect()
+        return failure_of(error)
+    try:
+        started_at = slots.take(attempt.lease.latest_start)
+    except SlotsHeld as held:
+        return Unsent(held.until, held.reason)
+    except LeaseEnding:
+        return Unsent(None, "lease_ending")
     started = time.perf_counter()
     try:
-        message_id = send_email(client, attempt.email, configuration_set, slot=attempt.slot,
-                                tolerance=attempt.tolerance)
-        return Accepted(message_id, request_started_at())
-    except SlotMissed as missed:
-        return MissedSlot(missed.late_by)
+        return Accepted(sender.send(request), started_at)
     except Exception as error:
         return failure_of(error)
     finally:

@@ -1,75 +1,43 @@
 """The SES call: one SESv2 SendEmail per recipient, from an OutgoingEmail.
 
-botocore's own retries are switched off (one attempt per call) so that the dispatcher alone
-decides when to try again, and timeouts are short so that a stuck connection cannot hold an
-email's lease for long.
+The dispatcher sends through a SesSender (service.dispatch.sender); the boto3 client serves
+GetAccount and local mode. botocore's own retries are switched off (one attempt per call) so
+that the dispatcher alone decides when to try again, and timeouts are short so that a stuck
+connection cannot hold an email's lease for long.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.config import Settings
-from service.dispatch.limiter import window_tolerance
 from service.dispatch.outcomes import SendFailure
+from service.dispatch.sender import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    SesError,
+    SesSender,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2.client import SESV2Client as SESV2Client
 else:
     SESV2Client = Any
 
-class SlotMissed(Exception):
-    """The request was not sent: it was ready later than its tolerance after its slot."""
-
-    def __init__(self, late_by: float) -> None:
-        super().__init__(f"ready {late_by * 1000:.1f} ms after its rate slot")
-        self.late_by = late_by
-
-
-_pending = threading.local()
-
-
-def _wait_for_slot(**_kwargs: Any) -> None:
-    """botocore before-send hook: hold the signed request until its slot, or drop it if late.
-
-    This is where the window rule of service.dispatch.limiter is enforced: a request is
-    released no earlier than its slot and no later than its tolerance after it.
-    """
-    slot: float | None = getattr(_pending, "slot", None)
-    if slot is None:
-        _pending.started_at = time.time()
-        return
-    delay = slot - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-    late_by = time.monotonic() - slot
-    if late_by > _pending.tolerance:
-        raise SlotMissed(late_by)
-    _pending.started_at = time.time()
-
-
-def request_started_at() -> float | None:
-    """Return when this thread's last SendEmail request left (time.time()), if it did."""
-    started: float | None = getattr(_pending, "started_at", None)
-    return started
-
-
-CONNECT_TIMEOUT_SECONDS = 3.0
-READ_TIMEOUT_SECONDS = 10.0
 
 REQUEST_ID_TAG = "request_id"
 TOPIC_ID_TAG = "topic_id"
 TAG_VALUE_MAX_LENGTH = 256
 _TAG_SAFE = re.compile(r"[A-Za-z0-9-]")
+_TAG_PLAIN = re.compile(r"[A-Za-z0-9-]*")
 _TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -105,8 +73,26 @@ def create_client(settings: Settings, *, max_connections: int = 32) -> SESV2Clie
         endpoint_url=settings.ses_endpoint_url,
         config=config,
     )
-    client.meta.events.register("before-send.sesv2.SendEmail", _wait_for_slot)
     return client
+
+
+def create_sender(settings: Settings, *, max_connections: int = 32) -> SesSender:
+    """Build the SesSender a dispatcher shares between its sending threads.
+
+    The endpoint and signing name come from a boto3 client, so SES_ENDPOINT_URL, the region
+    and botocore's endpoint settings (FIPS, for example) apply as they would to boto3.
+    """
+    core = botocore.session.get_session()
+    client: SESV2Client = boto3.session.Session(botocore_session=core).client(
+        "sesv2", region_name=settings.aws_region, endpoint_url=settings.ses_endpoint_url
+    )
+    return SesSender(
+        core,
+        client.meta.region_name,
+        client.meta.endpoint_url,
+        client.meta.service_model.signing_name,
+        max_connections=max_connections,
+    )
 
 
 def encode_tag(value: str) -> str:
@@ -116,6 +102,8 @@ def encode_tag(value: str) -> str:
     becomes '_' followed by the two upper-case hex digits of each of its UTF-8 bytes. So
     'news.2024' is sent as 'news_2E2024', and `decode_tag` restores the original.
     """
+    if _TAG_PLAIN.fullmatch(value):
+        return value
     parts: list[str] = []
     for char in value:
         if _TAG_SAFE.fullmatch(char):
@@ -188,32 +176,16 @@ def send_request(email: OutgoingEmail, configuration_set: str | None) -> dict[st
     return request
 
 
-def send_email(
-    client: SESV2Client,
-    email: OutgoingEmail,
-    configuration_set: str | None,
-    *,
-    slot: float | None = None,
-    tolerance: float = window_tolerance(0.0),
-) -> str:
-    """Send `email` once and return the SES message id; SES errors propagate as raised.
-
-    With a `slot` (a time.monotonic() value) the signed request leaves at that moment, or
-    SlotMissed is raised without sending when it was ready more than `tolerance` seconds
-    later (a reservation's `tolerance`). The slot wait needs a client from `create_client`.
-    """
-    _pending.slot = slot
-    _pending.tolerance = tolerance
-    _pending.started_at = None
-    try:
-        response: Mapping[str, Any] = client.send_email(**send_request(email, configuration_set))
-    finally:
-        _pending.slot = None
+def send_email(client: SESV2Client, email: OutgoingEmail, configuration_set: str | None) -> str:
+    """Send `email` once through a boto3 client and return the SES message id."""
+    response: Mapping[str, Any] = client.send_email(**send_request(email, configuration_set))
     return str(response["MessageId"])
 
 
 def failure_of(error: Exception) -> SendFailure:
     """Reduce an exception raised by a SendEmail call to a SendFailure."""
+    if isinstance(error, SesError):
+        return SendFailure(code=error.code, message=error.message, http_status=error.http_status)
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -14,9 +14,15 @@ import pytest
 
 from service.config import Settings
 from service.db.pool import Pool
-from service.dispatch.ses import OutgoingEmail, SlotMissed, create_client, send_email
+from service.dispatch.ses import OutgoingEmail
 from service.events.store import read_stream
-from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, MessageSubmitted
+from service.events.types import (
+    EmailSendFailed,
+    EmailSendUncertain,
+    EmailSent,
+    EmailSuppressed,
+    MessageSubmitted,
+)
 from service.sending.cancel import cancel_email
 from service.suppression import suppress
 from tests.support.dispatching import dispatching, statuses, wait_until_settled
@@ -271,14 +277,36 @@ async def test_idle_dispatcher_does_not_spin(
     assert 1 <= calls <= 5
 
 
-def test_late_request_is_not_sent(send_settings: Settings, ses_stub: StubSes) -> None:
-    """A request ready more than the tolerance after its slot never reaches SES."""
-    client = create_client(send_settings)
-    email = OutgoingEmail("sender@example.com", "a@example.com", "S", "<p/>")
-    with pytest.raises(SlotMissed):
-        send_email(client, email, None, slot=time.monotonic() - 0.05)
-    assert ses_stub.calls == []
-    started = time.monotonic()
-    send_email(client, email, None, slot=started + 0.2)
-    [call] = ses_stub.calls
-    assert call.at >= started + 0.2
+async def test_slow_sends_keep_their_claim(
+    pool: Pool, send_settings: Settings, database_url: str, ses_stub: StubSes
+) -> None:
+    """A send slower than the lease is not marked uncertain: its live dispatcher renews it."""
+    ses_stub.delay = 2.5
+    settings = dataclasses.replace(send_settings, dispatch_lease_seconds=2.0)
+    request_ids = await enqueue(pool, settings, ["slow1@example.com", "slow2@example.com"])
+    async with dispatching(settings, pool, database_url):
+        final = await wait_until_settled(pool, request_ids, seconds=30)
+    assert {final[r] for r in request_ids} == {"sent"}
+    for request_id in request_ids:
+        assert await events_of(pool, request_id, EmailSendUncertain) == []
+    assert sorted(ses_stub.recipients()) == ["slow1@example.com", "slow2@example.com"]
+
+
+async def test_quota_counts_only_sends_made(
+    pool: Pool, send_settings: Settings, database_url: str, ses_stub: StubSes
+) -> None:
+    """Slots reserved but not used are given back: the quota holds exactly the sends started.
+
+    At an unlimited rate many reserved slots pass unused while the threads are busy."""
+    settings = dataclasses.replace(send_settings, email_rate=1_000_000.0)
+    request_ids = await enqueue(pool, settings, [f"q{i}@example.com" for i in range(120)])
+    async with dispatching(settings, pool, database_url):
+        final = await wait_until_settled(pool, request_ids)
+    assert {final[r] for r in request_ids} == {"sent"}
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT (SELECT sum(sends) FROM send_quota_usage), (SELECT sum(attempt) FROM emails)"
+        )
+        quota, attempts = await cursor.fetchone() or (None, None)
+    # Every attempt started one SES call (a connection error also counts against the quota).
+    assert quota == attempts >= len(ses_stub.accepted()) == 120

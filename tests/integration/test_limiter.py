@@ -43,7 +43,7 @@ async def test_concurrent_reservers_never_exceed_rate(pool: Pool) -> None:
             async with pool.connection() as conn:
                 cursor = await conn.execute(
                     "SELECT granted, spacing, extract(epoch FROM first_slot)::float8"
-                    " FROM reserve_sends(%s, %s, 1000000)",
+                    " FROM reserve_slots(%s, %s, 1000000)",
                     (batch, rate * RATE_MARGIN),
                 )
                 row = await cursor.fetchone()
@@ -79,12 +79,12 @@ async def test_state_survives_new_connections(pool: Pool) -> None:
     """A reservation on another connection (a restarted dispatcher) continues the schedule."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT extract(epoch FROM first_slot)::float8, spacing FROM reserve_sends(20, 10, 100)"
+            "SELECT extract(epoch FROM first_slot)::float8, spacing FROM reserve_slots(20, 10, 100)"
         )
         first = await cursor.fetchone()
     async with await psycopg.AsyncConnection.connect(database_url_of(pool)) as conn:
         cursor = await conn.execute(
-            "SELECT extract(epoch FROM first_slot)::float8 FROM reserve_sends(1, 10, 100)"
+            "SELECT extract(epoch FROM first_slot)::float8 FROM reserve_slots(1, 10, 100)"
         )
         second = await cursor.fetchone()
     assert first is not None
@@ -153,7 +153,7 @@ async def test_slots_never_closer_than_spacing(pool: Pool) -> None:
     async with pool.connection() as conn:
         for _ in range(40):
             cursor = await conn.execute(
-                "SELECT first_slot, spacing FROM reserve_sends(1, %s, 1000000)", (rate,)
+                "SELECT first_slot, spacing FROM reserve_slots(1, %s, 1000000)", (rate,)
             )
             row = await cursor.fetchone()
             assert row is not None
@@ -161,3 +161,16 @@ async def test_slots_never_closer_than_spacing(pool: Pool) -> None:
             firsts.append(first)
     gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(firsts)]
     assert min(gaps) >= spacing
+
+
+async def test_refund_gives_unused_sends_back(pool: Pool) -> None:
+    """Slots that were never used go back to the quota of the minute they were counted in."""
+    first = await reserve(pool, 8, 1000.0, quota=10)
+    assert first.minute is not None
+    async with pool.connection() as conn, conn.transaction():
+        await limiter.refund(conn, {first.minute: 5})
+    assert (await reserve(pool, 10, 1000.0, quota=10)).granted == 7
+    # A refund never takes a minute below zero.
+    async with pool.connection() as conn, conn.transaction():
+        await limiter.refund(conn, {first.minute: 1000})
+    assert (await reserve(pool, 10, 1000.0, quota=10)).granted == 10

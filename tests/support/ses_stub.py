@@ -33,6 +33,10 @@ class Call:
     """time.time() when the request arrived."""
     body: dict[str, Any]
     message_id: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+    raw: bytes = b""
+    """The body as it arrived."""
 
 
 Responder = Callable[[int, dict[str, Any]], StubError | None]
@@ -71,6 +75,9 @@ class StubSes:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body of an answer go out in two writes; with Nagle's
+            # algorithm the body waits for the client's delayed ACK, about 40 ms a call.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -84,12 +91,14 @@ class StubSes:
             def do_POST(self) -> None:
                 arrived, wall = time.monotonic(), time.time()
                 length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"{}")
                 with stub.lock:
                     number = len(stub.calls)
                     error = stub.respond(number, body)
                     message_id = None if error else f"stub-{uuid.uuid4()}"
-                    stub.calls.append(Call(arrived, wall, body, message_id))
+                    stub.calls.append(Call(arrived, wall, body, message_id,
+                                           dict(self.headers.items()), self.path, raw))
                 if stub.delay:
                     time.sleep(stub.delay)
                 if error is not None:
@@ -107,7 +116,12 @@ class StubSes:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # socketserver's default listen backlog of 5 resets connections when a
+            # dispatcher opens dozens at once.
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
