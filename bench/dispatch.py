@@ -51,7 +51,8 @@ from service.sending.submit import submit
 from service.sending.validation import validate_submission
 
 CONCURRENCY = 32
-"""DISPATCH_CONCURRENCY of each dispatcher in the throughput runs, and threads per bare loop."""
+"""DISPATCH_CONCURRENCY of each dispatcher in the throughput runs, and threads per bare loop
+(--concurrency)."""
 STARTUP_SECONDS = 8.0
 
 
@@ -347,6 +348,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    global CONCURRENCY
+    CONCURRENCY = args.concurrency
     configure_logging("warning", "json")
     workdir = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
     # Placeholder credentials: boto3 signs requests to the local stub with them.
@@ -427,6 +430,8 @@ if __name__ == "__main__":
     parser.add_argument("--emails", type=int, default=3000)
     parser.add_argument("--latency-emails", type=int, default=200)
     parser.add_argument("--rates", type=float, nargs="*", default=[14, 100, 500])
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
+                        help="DISPATCH_CONCURRENCY and threads per bare loop (throughput)")
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
                         help="dispatcher processes (and bare loops) in the throughput runs")
     parser.add_argument("--scenarios", nargs="*", default=["throughput", "latency", "rate"],

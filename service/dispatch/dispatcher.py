@@ -52,6 +52,8 @@ BATCH_SECONDS = 0.25
 HOLD_SECONDS = 60.0
 """How long SES quota or account errors stop every dispatcher before the next try."""
 RECORD_BATCH = 1000
+RECORD_LINGER_SECONDS = 0.01
+"""How long a small batch of results waits for more before it is written."""
 SHUTDOWN_RECORD_SECONDS = 60.0
 """How long a stopping dispatcher keeps trying to record results while the database is away."""
 RENEW_FRACTION = 0.5
@@ -363,6 +365,10 @@ class Dispatcher:
         halted_at = math.inf
         while not (halt.is_set() and not self._results):
             await self._results_ready.wait()
+            if not halt.is_set() and len(self._results) < RECORD_BATCH // 10:
+                # A moment's wait lets the sends finishing meanwhile share the transaction:
+                # a write costs a few round trips whether it carries one result or a hundred.
+                await asyncio.sleep(RECORD_LINGER_SECONDS)
             self._results_ready.clear()
             if halt.is_set():
                 halted_at = min(halted_at, time.monotonic())

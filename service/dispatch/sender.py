@@ -4,11 +4,11 @@ A botocore client call spends most of its CPU time outside the network: validati
 serialising parameters from the service model, emitting a dozen events, parsing the answer
 from the model. For one fixed operation that work is the same every time, and on a busy
 dispatcher it, not SES, limits how many sends a process can make. `SesSender` keeps what
-matters from botocore (the credential chain with its refreshes, SigV4 signing, the HTTP
-session with proxies, CA bundle, pool and timeouts, endpoint resolution) and does the rest
-directly: the JSON body is encoded once with msgspec, and the answer is read as the
-restJson protocol defines it (tests/integration/test_ses_sender.py checks both against
-botocore's own client).
+matters from botocore (the credential chain with its refreshes, SigV4 signing, the CA
+bundle, endpoint resolution, and its HTTP session when a proxy is configured) and does the
+rest directly: the JSON body is encoded once with msgspec, each sending thread keeps its own
+connection (service.dispatch.direct_http), and the answer is read as the restJson protocol
+defines it (tests/integration/test_ses_sender.py checks both against botocore's client).
 
 Signing and sending are separate steps, so that a request is signed before it waits for its
 rate slot and leaves the moment the slot comes.
@@ -20,6 +20,7 @@ import json
 import socket
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore
 import botocore.session
@@ -31,6 +32,7 @@ from botocore.httpsession import URLLib3Session
 from botocore.utils import get_environ_proxies
 
 from service import __version__
+from service.dispatch.direct_http import DirectHttp
 from service.errors import ConfigError
 
 SEND_EMAIL_PATH = "/v2/email/outbound-emails"
@@ -70,7 +72,10 @@ class SesSender:
         signing_name: str,
         *,
         max_connections: int = 32,
+        direct: bool | None = None,
     ) -> None:
+        """`direct` None sends on the thread's own connection unless a proxy applies;
+        False always uses botocore's HTTP session."""
         credentials: Credentials | None = session.get_credentials()
         if credentials is None:
             raise ConfigError(
@@ -82,16 +87,31 @@ class SesSender:
         self._signing_name = signing_name
         self._url = endpoint_url.rstrip("/") + SEND_EMAIL_PATH
         self._user_agent = f"ses-sender/{__version__} botocore/{botocore.__version__}"
-        # The same HTTP session a botocore client would build: environment proxies, the
-        # configured CA bundle, TCP_NODELAY so that the body does not wait for an ACK.
-        verify = session.get_config_variable("ca_bundle")
-        self._http = URLLib3Session(
-            verify=verify if verify is not None else True,
-            proxies=get_environ_proxies(self._url),
-            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
-            max_pool_connections=max_connections,
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        )
+        ca_bundle = session.get_config_variable("ca_bundle")
+        verify: bool | str = ca_bundle if ca_bundle is not None else True
+        proxies = get_environ_proxies(self._url)
+        self._path = urlsplit(self._url).path
+        self._direct: DirectHttp | None = None
+        self._http: URLLib3Session | None = None
+        if proxies or direct is False:
+            # The HTTP session a botocore client would build: environment proxies, the CA
+            # bundle, TCP_NODELAY so that the body does not wait for an ACK.
+            self._http = URLLib3Session(
+                verify=verify,
+                proxies=proxies,
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                max_pool_connections=max_connections,
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
+        else:
+            self._direct = DirectHttp(self._url, verify=verify,
+                                      connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                                      read_timeout=READ_TIMEOUT_SECONDS)
+
+    @property
+    def through_proxy(self) -> bool:
+        """Whether requests go through a proxy from the environment (HTTPS_PROXY, ...)."""
+        return self._http is not None
 
     @property
     def url(self) -> str:
@@ -113,18 +133,30 @@ class SesSender:
     def send(self, request: SignedRequest) -> str:
         """Send a signed request once and return the SES message id.
 
-        Raises SesError when SES answers with an error, and botocore's HTTP exceptions
-        (connection errors, timeouts) when it does not answer.
+        Raises SesError when SES answers with an error, and DirectHttpError (or, through a
+        proxy, botocore's HTTP exceptions) when it does not answer.
         """
-        response = self._http.send(request.prepared)
-        content = response.content
-        if response.status_code >= 300:
-            code, message = _error_of(response.headers, content, response.status_code)
-            raise SesError(code, message, response.status_code)
+        prepared = request.prepared
+        if self._direct is not None:
+            assert isinstance(prepared.body, bytes)
+            headers = dict(prepared.headers.items())
+            headers["Host"] = self._direct.host_header
+            status, response, content = self._direct.post(self._path, prepared.body, headers)
+            error_headers: Any = response.headers
+        else:
+            assert self._http is not None
+            answer = self._http.send(prepared)
+            status, content, error_headers = answer.status_code, answer.content, answer.headers
+        if status >= 300:
+            code, message = _error_of(error_headers, content, status)
+            raise SesError(code, message, status)
         return str(json.loads(content)["MessageId"])
 
     def close(self) -> None:
-        self._http.close()
+        if self._direct is not None:
+            self._direct.close()
+        if self._http is not None:
+            self._http.close()
 
 
 def _error_of(headers: Any, content: bytes, status: int) -> tuple[str, str]:

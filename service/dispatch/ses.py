@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.config import Settings
+from service.dispatch.direct_http import DirectHttpError
 from service.dispatch.outcomes import SendFailure
 from service.dispatch.sender import (
     CONNECT_TIMEOUT_SECONDS,
@@ -76,7 +77,9 @@ def create_client(settings: Settings, *, max_connections: int = 32) -> SESV2Clie
     return client
 
 
-def create_sender(settings: Settings, *, max_connections: int = 32) -> SesSender:
+def create_sender(
+    settings: Settings, *, max_connections: int = 32, direct: bool | None = None
+) -> SesSender:
     """Build the SesSender a dispatcher shares between its sending threads.
 
     The endpoint and signing name come from a boto3 client, so SES_ENDPOINT_URL, the region
@@ -92,6 +95,7 @@ def create_sender(settings: Settings, *, max_connections: int = 32) -> SesSender
         client.meta.endpoint_url,
         client.meta.service_model.signing_name,
         max_connections=max_connections,
+        direct=direct,
     )
 
 
@@ -184,6 +188,8 @@ def send_email(client: SESV2Client, email: OutgoingEmail, configuration_set: str
 
 def failure_of(error: Exception) -> SendFailure:
     """Reduce an exception raised by a SendEmail call to a SendFailure."""
+    if isinstance(error, DirectHttpError):
+        return SendFailure(code=error.code, message=error.message)
     if isinstance(error, SesError):
         return SendFailure(code=error.code, message=error.message, http_status=error.http_status)
     if isinstance(error, ClientError):

@@ -8,6 +8,7 @@ other byte of the author's HTML as it was.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,27 +96,51 @@ def scan(html: str) -> _Scan:
     return parser
 
 
-def insert_before_body_end(html: str, fragment: str) -> str:
-    """Insert `fragment` right before the last `</body>` tag, or append it when there is none."""
-    ends = scan(html).body_ends
-    if not ends:
-        return html + fragment
-    at = ends[-1]
-    return html[:at] + fragment + html[at:]
+@dataclass(frozen=True)
+class Layout:
+    """Where the links and the last closing body tag of one HTML document are."""
+
+    hrefs: tuple[Href, ...]
+    body_end: int | None
+    """Offset of the last `</body>`, or None when there is none."""
 
 
-def rewrite_hrefs(html: str, rewrite: Callable[[str], str | None]) -> str:
-    """Replace the href value of each `<a>` and `<area>` element by `rewrite(raw)`, unless it
-    returns None. `raw` still contains character references; the returned text replaces the
-    value including its quotes, so the caller escapes and quotes it."""
+@functools.lru_cache(maxsize=256)
+def layout(html: str) -> Layout:
+    """Return the layout of `html`, scanned once per distinct document.
+
+    Every recipient of a message gets the same HTML, and tokenizing it costs more than the
+    rest of sending an email, so the result is kept for the most recent documents.
+    """
+    parser = scan(html)
+    return Layout(tuple(parser.hrefs), parser.body_ends[-1] if parser.body_ends else None)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the source range `span` (empty for an insertion) with `text`."""
+
+    span: Span
+    text: str
+
+
+def apply(html: str, edits: list[Edit], literal: Callable[[str], str] = lambda s: s) -> str:
+    """Apply non-overlapping `edits` to `html` in one pass; `literal` maps the unedited runs."""
     pieces: list[str] = []
     previous = 0
-    for href in scan(html).hrefs:
-        replacement = rewrite(href.raw)
-        if replacement is None:
-            continue
-        pieces.append(html[previous : href.span.start])
-        pieces.append(replacement)
-        previous = href.span.end
-    pieces.append(html[previous:])
+    for edit in sorted(edits, key=lambda e: (e.span.start, e.span.end)):
+        pieces.append(literal(html[previous : edit.span.start]))
+        pieces.append(edit.text)
+        previous = edit.span.end
+    pieces.append(literal(html[previous:]))
     return "".join(pieces)
+
+
+def href_edits(document: Layout, rewrite: Callable[[str], str | None]) -> list[Edit]:
+    """Return the edits that replace each href value for which `rewrite` returns text."""
+    edits = []
+    for href in document.hrefs:
+        replacement = rewrite(href.raw)
+        if replacement is not None:
+            edits.append(Edit(href.span, replacement))
+    return edits

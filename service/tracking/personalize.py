@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from service.tracking import tokens
-from service.tracking.markup import insert_before_body_end, rewrite_hrefs
+from service.tracking.markup import Edit, Span, apply, href_edits, layout
 
 UNSUBSCRIBE_PLACEHOLDER = "{{unsubscribe_url}}"
 """Replaced in the HTML and text by the recipient's unsubscribe page URL when the message has
@@ -123,19 +123,33 @@ def personalize(
     The open pixel goes right before the last `</body>`, or at the end when there is none.
     """
     headers: dict[str, str] = {}
-    if track_clicks and html is not None:
-        html = rewrite_hrefs(html, lambda raw: _tracked_href(raw, key, server_host, request_id))
-    if unsubscribe:
-        url = unsubscribe_url(key, server_host, request_id)
+    url = unsubscribe_url(key, server_host, request_id) if unsubscribe else None
+    if url is not None:
         headers["List-Unsubscribe"] = f"<{url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if html is not None:
-            html = html.replace(UNSUBSCRIBE_PLACEHOLDER, html_lib.escape(url))
         if text is not None:
             text = text.replace(UNSUBSCRIBE_PLACEHOLDER, url)
-    if html is not None:
-        html = insert_before_body_end(html, _pixel(open_url(key, server_host, request_id)))
+    if html is None:
+        return Personalized(html=None, text=text, headers=headers)
+    # All edits are made against the original document in one pass, so it is tokenized once
+    # per message (markup.layout) rather than once per edit and recipient. Tracked links and
+    # the pixel contain no placeholder and no markup, so the result is the same as editing
+    # one step after the other: links first, then the placeholder, then the pixel.
+    document = layout(html)
+    edits = []
+    if track_clicks:
+        edits = href_edits(document, lambda raw: _tracked_href(raw, key, server_host, request_id))
+    at = len(html) if document.body_end is None else document.body_end
+    edits.append(Edit(Span(at, at), _pixel(open_url(key, server_host, request_id))))
+    escaped = html_lib.escape(url) if url is not None else None
+    html = apply(html, edits, lambda run: _with_unsubscribe(run, escaped))
     return Personalized(html=html, text=text, headers=headers)
+
+
+def _with_unsubscribe(run: str, escaped_url: str | None) -> str:
+    if escaped_url is None:
+        return run
+    return run.replace(UNSUBSCRIBE_PLACEHOLDER, escaped_url)
 
 
 def _tracked_href(raw: str, key: bytes, server_host: str, request_id: str) -> str | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.auth
 import pytest
@@ -15,8 +18,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from service.config import Settings
+from service.dispatch.direct_http import DirectHttp, DirectHttpError
 from service.dispatch.outcomes import SendFailure, classify
-from service.dispatch.sender import SesError
+from service.dispatch.sender import SesError, SesSender
 from service.dispatch.ses import (
     OutgoingEmail,
     create_client,
@@ -25,7 +29,7 @@ from service.dispatch.ses import (
     send_email,
     send_request,
 )
-from tests.support.ses_stub import Call, StubError, StubSes
+from tests.support.ses_stub import Call, StubError, StubSes, accept_all
 
 EMAILS = [
     OutgoingEmail("sender@example.com", "a@example.com", "Hello", "<p>Hi</p>"),
@@ -39,28 +43,49 @@ EMAILS = [
 
 
 @pytest.fixture
+def senders() -> Iterator[Callable[..., SesSender]]:
+    """Make SesSenders that are closed after the test."""
+    made: list[SesSender] = []
+
+    def make(settings: Settings, **options: Any) -> SesSender:
+        made.append(create_sender(settings, **options))
+        return made[-1]
+
+    yield make
+    for sender in made:
+        sender.close()
+
+
+@pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sign every request at the same moment, so that signatures can be compared."""
     moment = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC).replace(tzinfo=None)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment)
 
 
+TRANSPORTS = pytest.mark.parametrize("direct", [None, False], ids=["own-connection", "botocore"])
+
+
+@TRANSPORTS
 @pytest.mark.parametrize("configuration_set", [None, "tracking"])
 @pytest.mark.parametrize("email", EMAILS, ids=["plain", "every-field"])
 def test_request_matches_botocore(
-    send_settings: Settings, ses_stub: StubSes, fixed_clock: None,
-    email: OutgoingEmail, configuration_set: str | None,
+    senders: Callable[..., SesSender], send_settings: Settings, ses_stub: StubSes,
+    fixed_clock: None,
+    email: OutgoingEmail, configuration_set: str | None, direct: bool | None,
 ) -> None:
     client = create_client(send_settings)
-    sender = create_sender(send_settings)
+    sender = senders(send_settings, direct=direct)
+    assert sender.through_proxy is (direct is False)
     send_email(client, email, configuration_set)
     sender.send(sender.sign(send_request(email, configuration_set)))
     by_boto3, by_sender = ses_stub.calls
     assert by_sender.path == by_boto3.path == "/v2/email/outbound-emails"
     # The same parameters; members may come in another order and non-ASCII text unescaped.
     assert by_sender.body == by_boto3.body
-    for header in ("Content-Type", "X-Amz-Date"):
+    for header in ("Content-Type", "X-Amz-Date", "Host"):
         assert by_sender.headers[header] == by_boto3.headers[header]
+    assert by_sender.headers["Host"] == urlsplit(ses_stub.url).netloc
     assert by_sender.headers["User-Agent"].startswith("ses-sender/")
     # Both signatures are what SigV4 gives for the bytes that arrived.
     for call in (by_boto3, by_sender):
@@ -84,13 +109,15 @@ ERRORS = [
 ]
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("error", ERRORS, ids=[e.code for e in ERRORS])
 def test_errors_read_as_botocore_reads_them(
-    send_settings: Settings, ses_stub: StubSes, error: StubError
+    senders: Callable[..., SesSender], send_settings: Settings, ses_stub: StubSes,
+    error: StubError, direct: bool | None,
 ) -> None:
     ses_stub.respond = lambda _number, _body: error
     client = create_client(send_settings)
-    sender = create_sender(send_settings)
+    sender = senders(send_settings, direct=direct)
     email = EMAILS[0]
     with pytest.raises(ClientError) as by_boto3:
         send_email(client, email, None)
@@ -100,15 +127,50 @@ def test_errors_read_as_botocore_reads_them(
     assert failure_of(by_sender.value) == failure_of(by_boto3.value) == expected
 
 
-def test_unreachable_endpoint_is_a_transient_failure(send_settings: Settings) -> None:
+@TRANSPORTS
+def test_unreachable_endpoint_is_a_transient_failure(
+    senders: Callable[..., SesSender], send_settings: Settings, direct: bool | None
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # Nothing listens on the port once the probe is closed.
-    sender = create_sender(replace(send_settings, ses_endpoint_url=f"http://127.0.0.1:{port}"))
-    with pytest.raises(EndpointConnectionError) as raised:
+    settings = replace(send_settings, ses_endpoint_url=f"http://127.0.0.1:{port}")
+    sender = senders(settings, direct=direct)
+    with pytest.raises((EndpointConnectionError, DirectHttpError)) as raised:
         sender.send(sender.sign(send_request(EMAILS[0], None)))
     failure = failure_of(raised.value)
     assert failure.code == "EndpointConnectionError"
     assert failure.http_status is None
     assert classify(failure) == "transient"
+
+
+def test_one_connection_per_thread(
+    senders: Callable[..., SesSender], send_settings: Settings, ses_stub: StubSes
+) -> None:
+    """A thread keeps its connection between sends, error answers included."""
+    sender = senders(send_settings)
+    for _ in range(3):
+        sender.send(sender.sign(send_request(EMAILS[0], None)))
+    ses_stub.respond = lambda _number, _body: StubError(500, "InternalFailure", "boom")
+    with pytest.raises(SesError):
+        sender.send(sender.sign(send_request(EMAILS[0], None)))
+    ses_stub.respond = accept_all
+    sender.send(sender.sign(send_request(EMAILS[0], None)))
+    assert len(ses_stub.calls) == 5
+    assert len(ses_stub.connections) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://email.eu-west-1.amazonaws.com", "email.eu-west-1.amazonaws.com"),
+        ("https://email.eu-west-1.amazonaws.com:443", "email.eu-west-1.amazonaws.com"),
+        ("http://127.0.0.1:80", "127.0.0.1"),
+        ("http://127.0.0.1:4566", "127.0.0.1:4566"),
+        ("https://127.0.0.1:80", "127.0.0.1:80"),
+    ],
+)
+def test_host_header_as_signed(url: str, host: str) -> None:
+    http = DirectHttp(url, verify=True, connect_timeout=1, read_timeout=1)
+    assert http.host_header == host

@@ -54,6 +54,8 @@ class StubSes:
     delay: float = 0.0
     """Seconds to wait before answering SendEmail, as a slow SES would."""
     calls: list[Call] = field(default_factory=list)
+    connections: set[tuple[str, int]] = field(default_factory=set)
+    """Client (address, port) pairs that sent SendEmail calls: one per connection."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
 
@@ -91,6 +93,7 @@ class StubSes:
             def do_POST(self) -> None:
                 arrived, wall = time.monotonic(), time.time()
                 length = int(self.headers.get("Content-Length", "0"))
+                stub.connections.add(self.client_address[:2])
                 raw = self.rfile.read(length)
                 body = json.loads(raw or b"{}")
                 with stub.lock:

@@ -222,6 +222,24 @@ def test_several_links_each_signed() -> None:
     assert _click_target(hrefs[2]) == "http://b.example/2?x=1&y=2"
 
 
+def test_recipients_of_one_message_differ() -> None:
+    """The same document personalized for two recipients binds each one's own request id."""
+    html = '<html><body><a href="https://a.example/1">1</a>{{unsubscribe_url}}</body></html>'
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    copies = [
+        personalize(html, request_id, track_clicks=True, unsubscribe=True, key=KEY,
+                    server_host=HOST).html
+        for request_id in (first, second, first)
+    ]
+    assert copies[0] != copies[1]
+    assert copies[0] == copies[2]
+    for copy, request_id in zip(copies, (first, second), strict=False):
+        assert copy is not None
+        token = parse_qs(urlsplit(_hrefs(copy)[0]).query)["token"][0]
+        assert tokens.verify(KEY, "click", token).request_id == request_id
+        assert "{{unsubscribe_url}}" not in copy
+
+
 # --- unsubscribe ---------------------------------------------------------------------------
 
 
