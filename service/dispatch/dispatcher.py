@@ -291,12 +291,15 @@ class Dispatcher:
                 # No SES call was made: the email goes back to the queue as it was.
                 if outcome.due_at is not None:
                     self._hold_locally(outcome.due_at, outcome.reason)
-                log.debug("email_not_sent", request_id=claimed.request_id, reason=outcome.reason)
+                # A hold is logged once as sending_held; a claim running out before its slot
+                # means the database was out of reach for most of a lease.
+                level = log.warning if outcome.reason == "lease_ending" else log.debug
+                level("email_not_sent", request_id=claimed.request_id, reason=outcome.reason)
                 self._add_result(Released(claimed.request_id, outcome.due_at))
             elif isinstance(outcome, SendFailure) and classify(outcome) in (
                 "quota_exceeded", "account_paused"
             ):
-                # Holding all sending needs the database first; the room frees after.
+                # The hold is written to the database first, and the email's room frees after.
                 task = asyncio.create_task(self._held_failure(claimed, outcome))
                 self._reacting.add(task)
                 task.add_done_callback(self._reacting.discard)
@@ -333,7 +336,10 @@ class Dispatcher:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 until = await limiter.hold(conn, HOLD_SECONDS, reason)
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as error:
+            # The email is retried after a backoff, and the next quota error tries the hold again.
+            log.warning("sending_hold_not_recorded", reason=reason, error=str(error),
+                        request_id=claimed.request_id)
             return None
         self._hold_locally(until, reason)
         self._slots.hold(until, reason)

@@ -46,7 +46,7 @@ from psycopg import AsyncConnection
 #   answer. Counting the delay from the moment of receipt makes no send early, and late by
 #   at most the round trip;
 # - the thread's own lateness at its slot, measured where the request is released.
-# A send over the budget is not made at that slot; it takes a later one. A missed slot is
+# A send over the budget is not made at that slot, and takes a later one. A missed slot is
 # never handed out again: it lies in the past, and reusing it would put two slots closer
 # than T. Its share of the daily quota is given back (`refund`), as no send used it.
 RATE_MARGIN = 0.985

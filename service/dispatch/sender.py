@@ -168,7 +168,7 @@ def _error_of(headers: Any, content: bytes, status: int) -> tuple[str, str]:
     if not isinstance(body, dict):
         body = {}
     # As botocore reads restJson errors: the header wins over the body, and either may carry
-    # a ":<detail>" suffix or a "<namespace>#" prefix; without any, the HTTP status is the code.
+    # a ":<detail>" suffix or a "<namespace>#" prefix. Without either, the HTTP status is the code.
     code = headers.get("x-amzn-ErrorType") or body.get("code") or body.get("Code")
     code = body.get("__type") if code is None else code
     code = str(code).split(":", 1)[0].rsplit("#", 1)[-1] if code else str(status)

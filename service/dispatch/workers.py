@@ -69,7 +69,7 @@ class Workers(Generic[Job, Outcome]):
             try:
                 outcome = self._run(job)
             except Exception as error:
-                # `run` returns failures as outcomes, so this is a bug; the job still comes
+                # `run` returns failures as outcomes, so this is a bug. The job still comes
                 # back, or its email would stay claimed.
                 log.exception("send_worker_failed")
                 outcome = self._failed(job, error)
