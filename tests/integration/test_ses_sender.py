@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from service.dispatch.ses import (
     send_request,
 )
 from tests.support.ses_stub import Call, StubError, StubSes, accept_all
+from tests.support.tls import server_context
 
 EMAILS = [
     OutgoingEmail("sender@example.com", "a@example.com", "Hello", "<p>Hi</p>"),
@@ -174,3 +176,30 @@ def test_one_connection_per_thread(
 def test_host_header_as_signed(url: str, host: str) -> None:
     http = DirectHttp(url, verify=True, connect_timeout=1, read_timeout=1)
     assert http.host_header == host
+
+
+@TRANSPORTS
+def test_https_trusts_only_the_configured_ca(
+    senders: Callable[..., SesSender], send_settings: Settings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, direct: bool | None,
+) -> None:
+    """Over HTTPS the endpoint's certificate is checked against AWS_CA_BUNDLE."""
+    context, ca_path = server_context(tmp_path)
+    stub = StubSes(tls=context).start()
+    try:
+        settings = replace(send_settings, ses_endpoint_url=stub.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca_path))
+        trusted = senders(settings, direct=direct)
+        trusted.send(trusted.sign(send_request(EMAILS[0], None)))
+        assert stub.recipients() == ["a@example.com"]
+
+        monkeypatch.delenv("AWS_CA_BUNDLE")
+        untrusted = senders(settings, direct=direct)
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - each transport has its own
+            untrusted.send(untrusted.sign(send_request(EMAILS[0], None)))
+        failure = failure_of(raised.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in failure.message
+        assert classify(failure) == "transient"
+        assert len(stub.calls) == 1
+    finally:
+        stub.stop()
