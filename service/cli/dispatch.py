@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 
 import click
 import psycopg
@@ -76,19 +77,27 @@ def resend_command(request_ids: tuple[str, ...], resend_all: bool) -> None:
     """
     if bool(request_ids) == resend_all:
         fail("give the request ids to resend, or --all (not both)")
+    invalid = [value for value in request_ids if not _is_uuid(value)]
+    if invalid:
+        fail(f"invalid request id {', '.join(map(repr, invalid))}: "
+             "give UUIDs as `ses-sender uncertain list` prints them")
     settings = settings_or_exit()
     with database(settings, "cli") as boot:
-        try:
-            queued = asyncio.run(_resend(boot.url, None if resend_all else request_ids))
-        except psycopg.errors.InvalidTextRepresentation:
-            fail("a request id is invalid: expected UUIDs as `ses-sender uncertain list` prints")
-            return
+        queued = asyncio.run(_resend(boot.url, None if resend_all else request_ids))
     for request_id in queued:
         click.echo(request_id)
     missing = set(request_ids) - set(queued)
     for request_id in sorted(missing):
         click.echo(f"not uncertain, left alone: {request_id}", err=True)
     click.echo(f"{len(queued)} queued to be sent again", err=True)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 async def _list(url: str, limit: int) -> list[UncertainEmail]:

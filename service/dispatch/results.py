@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from psycopg import AsyncConnection
 
@@ -23,7 +23,7 @@ class Sent:
     attempt: int
     ses_message_id: str
     started_at: float | None = None
-    """When the request left for SES (time.time()), for the log."""
+    """When the request left for SES (time.time()): the event's occurred_at, and in the log."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Suppressed:
 
 @dataclass(frozen=True)
 class Released:
-    """The email was not sent: its claim is given back, and it is due again at `due_at`
+    """An email that was not sent. Its claim is given back, and it is due again at `due_at`
     (None: now). No event is written, as nothing happened to the email."""
 
     request_id: str
@@ -135,7 +135,12 @@ def _new_event(result: Result) -> NewEvent:
     # A batch whose COMMIT succeeded but whose response was lost with the connection is
     # written again; the key makes the second copy of each event a no-op.
     key = f"dispatch:{event.type_name}:{result.request_id}:{result.attempt}"
-    return NewEvent(result.request_id, event, dedupe_key=key)
+    # A send happened when its request left for SES, the moment the rate rule counts. The
+    # event is stored a few milliseconds later.
+    occurred_at = None
+    if isinstance(result, Sent) and result.started_at is not None:
+        occurred_at = datetime.fromtimestamp(result.started_at, UTC)
+    return NewEvent(result.request_id, event, occurred_at=occurred_at, dedupe_key=key)
 
 
 async def record(

@@ -87,4 +87,4 @@ async def test_uncertain_list_and_resend(
 
     bad = run_cli(["uncertain", "resend", "not-a-uuid"], env)
     assert bad.returncode == 2
-    assert "request id is invalid" in bad.stderr
+    assert "invalid request id 'not-a-uuid'" in bad.stderr

@@ -310,3 +310,20 @@ async def test_quota_counts_only_sends_made(
         quota, attempts = await cursor.fetchone() or (None, None)
     # Every attempt started one SES call (a connection error also counts against the quota).
     assert quota == attempts >= len(ses_stub.accepted()) == 120
+
+
+async def test_sent_event_dated_at_request_start(
+    pool: Pool, send_settings: Settings, database_url: str, ses_stub: StubSes
+) -> None:
+    """EmailSent happened when its request left: before SES received it and before storing."""
+    recipients = [f"d{i}@example.com" for i in range(5)]
+    request_ids = await enqueue(pool, send_settings, recipients)
+    async with dispatching(send_settings, pool, database_url):
+        await wait_until_settled(pool, request_ids)
+    arrivals = {c.body["Destination"]["ToAddresses"][0]: c.wall for c in ses_stub.accepted()}
+    for recipient, request_id in zip(recipients, request_ids, strict=True):
+        async with pool.connection() as conn:
+            [sent] = [e for e in await read_stream(conn, request_id)
+                      if isinstance(e.event, EmailSent)]
+        assert sent.occurred_at.timestamp() <= arrivals[recipient]
+        assert sent.occurred_at <= sent.recorded_at

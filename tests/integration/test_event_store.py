@@ -90,6 +90,18 @@ async def test_round_trip_through_the_table(pool: Pool) -> None:
     assert stored[1].occurred_at == NOW
 
 
+async def test_recorded_when_stored_not_when_begun(pool: Pool) -> None:
+    """recorded_at is the moment of the insert, not the start of its transaction."""
+    sent = EmailSent(request_id="r1", topic_id="t", ses_message_id="0100-abc", attempt=1)
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT 1")
+        await asyncio.sleep(0.05)
+        await append(conn, [NewEvent("r1", sent)])
+    async with pool.connection() as conn:
+        [stored] = await read_stream(conn, "r1")
+    assert stored.occurred_at <= stored.recorded_at
+
+
 async def test_events_cannot_be_updated_or_deleted(pool: Pool) -> None:
     """The table refuses UPDATE and DELETE."""
     async with pool.connection() as conn, conn.transaction():
