@@ -27,7 +27,8 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Unsent:
-    """No SES call was made; the email goes back to the queue, due at `due_at` (None: now)."""
+    """An attempt that made no SES call. The email goes back to the queue, due at `due_at`
+    (None: now)."""
 
     due_at: datetime | None
     reason: str
@@ -35,7 +36,7 @@ class Unsent:
 
 @dataclass
 class Lease:
-    """Until when (time.monotonic()) this dispatcher's claim on an email lasts; renewals move it."""
+    """The end (time.monotonic()) of this dispatcher's claim on an email; renewals move it."""
 
     until: float
     seconds: float
