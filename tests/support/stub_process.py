@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SERVER = Path(__file__).resolve().parents[2] / "bench" / "ses_stub_server.py"
+SERVER = Path(__file__).with_name("ses_stub_server.py")
 
 
 @contextmanager
 def stub_process(calls_file: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Yield the stub's URL and a list that holds its calls once the block has ended."""
-    root = str(SERVER.parents[1])
+    root = str(SERVER.parents[2])
     process = subprocess.Popen(
         [sys.executable, str(SERVER), str(calls_file)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -1,11 +1,11 @@
-"""Run the stub SES endpoint in its own process for the benchmarks.
+"""Run the test stub SES endpoint (tests.support.ses_stub) in a process of its own.
 
 Prints its URL on the first line of stdout, answers until stdin closes, then writes one
 JSON line per SendEmail call (recipient, monotonic and wall-clock arrival) to the file
 named on the command line. time.monotonic() is CLOCK_MONOTONIC on Linux, shared by every
-process of the host, so arrival times compare with times taken in the benchmark process.
+process of the host, so arrival times compare with times taken in the test process.
 
-    python bench/ses_stub_server.py CALLS_FILE
+    python tests/support/ses_stub_server.py CALLS_FILE
 """
 
 from __future__ import annotations
