@@ -42,6 +42,8 @@ def _json(status: int, message: str, field: str | None, headers: dict[str, str] 
 
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+# msgspec's messages for a body that is not JSON at all, as opposed to JSON of the wrong shape.
+_NOT_JSON = re.compile(r"^(JSON is malformed|Input data was truncated|Input data was empty)")
 
 
 def _field_path(message: str, path: str) -> str:
@@ -76,6 +78,12 @@ def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
     return detail, None
 
 
+def _not_json(message: str) -> str:
+    if _NOT_JSON.match(message):
+        return f"The request body is not valid JSON: {message}. Send one JSON object."
+    return message
+
+
 def handle_api_error(_request: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
     return _json(exc.status_code, str(exc.detail), exc.field, exc.headers)
 
@@ -88,7 +96,9 @@ def handle_validation(
 
 
 def handle_http(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
-    return _json(exc.status_code, str(exc.detail), None, exc.headers)
+    # Litestar answers a body it cannot decode with a 400 carrying msgspec's bare message.
+    message = _not_json(str(exc.detail)) if exc.status_code == 400 else str(exc.detail)
+    return _json(exc.status_code, message, None, exc.headers)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

@@ -189,7 +189,11 @@ async def test_not_json(tmp_path: Path, database_url: str, pool: Pool) -> None:
     async with api_client(make_settings(tmp_path, database_url), pool) as client:
         headers = AUTH | {"content-type": "application/json"}
         response = await client.post("/v1/messages", content=b"{not json", headers=headers)
+        truncated = await client.post("/v1/messages", content=b'{"messages":[{', headers=headers)
     assert response.status_code == 400
+    assert response.json()["error"].startswith("The request body is not valid JSON: JSON is")
+    assert truncated.status_code == 400
+    assert "not valid JSON: Input data was truncated" in truncated.json()["error"]
     assert await row_counts(pool) == (0, 0, 0)
 
 
