@@ -1,9 +1,9 @@
 """Rate slots reserved by one dispatcher, handed to whichever of its sends is ready first.
 
 Sending threads sign their request, then `take` a slot: the earliest reserved start time
-that can still be used. A slot belongs to no particular email, so a thread that is slow to
-get ready (the GIL, a garbage collection) simply takes a later one, and a slot is lost only
-when no send at all was ready within its tolerance (`limiter.window_tolerance`).
+that can still be used. A slot belongs to no particular email. A thread that is slow to get
+ready (the GIL, a garbage collection) takes a later one, and a slot is lost only when no
+send at all was ready within its tolerance (`limiter.window_tolerance`).
 
 When no slot is left, one of the waiting threads reserves more from the shared limiter on
 its own connection, for the threads waiting at that moment and never more than
@@ -72,7 +72,7 @@ class SlotPool:
         self._slots: deque[_Slot] = deque()
         self._waiting = 0
         self._coming = 0
-        """Threads that said they will take a slot soon (`expect`) and have not asked yet."""
+        """Threads that announced they will take a slot soon (`expect`) and have not yet."""
         self._reserving = False
         self._reserved_until = 0.0
         """time.monotonic() of the last slot reserved so far."""
@@ -98,7 +98,7 @@ class SlotPool:
         then, SlotsHeld when sending is held.
         """
         self.unexpect()
-        asked = time.monotonic()
+        requested_at = time.monotonic()
         while True:
             slot = self._next_slot(latest)
             delay = slot.at - time.monotonic()
@@ -106,7 +106,7 @@ class SlotPool:
                 time.sleep(delay)
             now = time.monotonic()
             if now - slot.at <= slot.tolerance:
-                LIMITER_WAIT.observe(now - asked)
+                LIMITER_WAIT.observe(now - requested_at)
                 return time.time()
             # Woke too late: this slot cannot be used without breaking the window rule.
             with self._cond:
