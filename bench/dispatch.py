@@ -146,7 +146,7 @@ async def throughput(
     and of as many bare loops sending the same number with no database."""
     await reset(pool)
     # Scheduled for one moment a few seconds ahead, so that the dispatchers have started
-    # (imports, clients, first GetAccount) before the emails fall due; the time runs from
+    # (imports, clients, first GetAccount) before the emails fall due. The time runs from
     # that moment until every email is `sent`.
     due = datetime.now(UTC) + timedelta(seconds=STARTUP_SECONDS)
     await enqueue(pool, settings, [f"p{i}@example.com" for i in range(emails)], scheduled_at=due)

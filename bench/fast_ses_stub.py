@@ -1,6 +1,6 @@
 """A fast stand-in SESv2 endpoint for the benchmarks, in its own process on 127.0.0.1.
 
-One asyncio protocol per connection with a minimal HTTP/1.1 parser: it answers every
+One asyncio protocol per connection with a minimal HTTP/1.1 parser. It responds to every
 SendEmail (POST /v2/email/outbound-emails) with a new message id and GetAccount with 404, as
 moto does, and keeps connections open. The benchmarks measure the dispatcher, so the stub
 should cost as little CPU per request as it can: http.server's parsing alone costs more than
@@ -93,7 +93,7 @@ async def serve(calls_file: Path) -> None:
     server = await loop.create_server(StubProtocol, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{port}", flush=True)
-    # Answer until stdin closes (the benchmark is done with this stub).
+    # Serve until stdin closes (the benchmark is done with this stub).
     await loop.run_in_executor(None, sys.stdin.read)
     server.close()
     with calls_file.open("w") as out:

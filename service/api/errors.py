@@ -96,7 +96,7 @@ def handle_validation(
 
 
 def handle_http(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
-    # Litestar answers a body it cannot decode with a 400 carrying msgspec's bare message.
+    # Litestar rejects a body it cannot decode with a 400 that carries msgspec's bare message.
     message = _not_json(str(exc.detail)) if exc.status_code == 400 else str(exc.detail)
     return _json(exc.status_code, message, None, exc.headers)
 

@@ -20,7 +20,7 @@ from botocore.httpsession import get_cert_path
 
 
 class DirectHttpError(Exception):
-    """The request got no answer; `code` names the failure as botocore would."""
+    """A request that got no response. `code` names the failure as botocore does."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -71,7 +71,7 @@ class DirectHttp:
         except TimeoutError as error:
             self._drop(connection)
             raise DirectHttpError(
-                "ReadTimeoutError", f"no answer from {self._url} in {self._read_timeout} s"
+                "ReadTimeoutError", f"no response from {self._url} in {self._read_timeout} s"
             ) from error
         except (OSError, http.client.HTTPException) as error:
             self._drop(connection)

@@ -4,10 +4,9 @@ Any number of dispatchers may run against one database. Each claims a batch with
 FOR UPDATE SKIP LOCKED and hands each email to its sending threads (service.dispatch.workers)
 sharing one SesSender; a thread signs the request, takes the next free rate slot
 (service.dispatch.slots, reserved from the shared limiter) and sends. Results are recorded in
-batches. A claim is committed before SES is called and the result right after; the
-dispatcher renews the leases of the claims it still works on, so only a dispatcher that dies
-(or loses the database) in between leaves emails whose lease expires and which become
-uncertain.
+batches. A claim is committed before SES is called and the result right after. The
+dispatcher renews the leases of the claims it still works on, so an email's lease expires
+(and the email becomes uncertain) only when its dispatcher died or lost the database.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ POLL_SECONDS = 2.0
 """Fallback wake-up when no notification arrives."""
 MAINTENANCE_SECONDS = 1.0
 BATCH_SECONDS = 0.25
-"""A dispatcher holds at most this many seconds of sends at the current rate."""
+"""The most sends a dispatcher claims ahead, in seconds at the current rate."""
 HOLD_SECONDS = 60.0
 """How long SES quota or account errors stop every dispatcher before the next try."""
 RECORD_BATCH = 1000
@@ -152,11 +151,11 @@ class Dispatcher:
 
     def _batch(self, rate: float) -> tuple[int, int]:
         """Return (how many emails to claim now, the fewest worth a claim)."""
-        # Hold no more emails than a short stretch of sends at the current rate, so that
-        # claimed emails do not wait long for a slot and other dispatchers get their share,
-        # and claim in batches of at least a quarter of that, not one email at a time.
-        # Up to a second batch of the threads' number waits in their queue, so a thread
-        # that finishes a send finds the next one ready instead of waiting for a claim.
+        # Claim no more than a short stretch of sends at the current rate, so that claimed
+        # emails do not wait long for a slot and other dispatchers get their share.
+        # Claim at least a quarter of that at a time, not one email per claim.
+        # Up to twice as many emails as threads are claimed, so a thread that finishes a
+        # send finds the next one ready instead of waiting for a claim.
         target = min(self._held_max, max(1, math.ceil(rate * BATCH_SECONDS)))
         return target - (self._held_max - self._free), max(1, target // 4)
 
@@ -246,7 +245,7 @@ class Dispatcher:
         self._give(len(claimed))
         try:
             async with self._pool.connection() as conn:
-                await queue.release(conn, self.id, [e.request_id for e in claimed], None)
+                await record(conn, self.id, [Released(e.request_id, None) for e in claimed])
         except psycopg.OperationalError as error:
             # NOTE: these were never sent, yet their leases expire into `uncertain`;
             # `ses-sender uncertain resend` sends them safely.
@@ -291,8 +290,8 @@ class Dispatcher:
                 # No SES call was made: the email goes back to the queue as it was.
                 if outcome.due_at is not None:
                     self._hold_locally(outcome.due_at, outcome.reason)
-                # A hold is logged once as sending_held; a claim running out before its slot
-                # means the database was out of reach for most of a lease.
+                # A hold is logged once, as sending_held. A claim that ran out before its
+                # slot means the database was out of reach for most of a lease.
                 level = log.warning if outcome.reason == "lease_ending" else log.debug
                 level("email_not_sent", request_id=claimed.request_id, reason=outcome.reason)
                 self._add_result(Released(claimed.request_id, outcome.due_at))

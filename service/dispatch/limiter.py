@@ -40,7 +40,7 @@ from psycopg import AsyncConnection
 # monotonic clock over the quarter second a reservation looks ahead.
 #
 # L counts everything between the slot on the database clock and the moment the request is
-# released to SES (`window_tolerance` and service.dispatch.ses):
+# released to SES (`window_tolerance` and `SlotPool.take` in service.dispatch.slots):
 # - the reservation round trip: the slot reaches us as a delay from the database's
 #   clock_timestamp(), which was read between our sending the query and our receiving the
 #   answer. Counting the delay from the moment of receipt makes no send early, and late by
@@ -96,21 +96,6 @@ def max_starts_per_window(rate: float) -> int:
 
 
 _RESERVE = "SELECT * FROM reserve_slots(%s, %s, %s)"
-
-
-async def reserve(
-    conn: AsyncConnection[tuple[object, ...]], requested: int, rate: float, daily_quota: int
-) -> Reservation:
-    """Reserve up to `requested` sends at `rate` per second within `daily_quota` a day.
-
-    Delays come from the database clock and are turned into this host's monotonic clock
-    on arrival, so hosts with skewed clocks still share one schedule.
-    """
-    requested_at = time.monotonic()
-    cursor = await conn.execute(_RESERVE, (requested, window_rate(rate), daily_quota))
-    row = await cursor.fetchone()
-    received = time.monotonic()
-    return _reservation(row, requested_at, received)
 
 
 class BlockingLimiter:

@@ -60,12 +60,16 @@ RETURNING e.request_id::text, e.message_position, e.topic_id, e.recipient, e.att
           (SELECT s.reason FROM suppressions AS s WHERE s.address = e.recipient)
 """
 
+# Undoes a claim (and the attempt it counted). A claim that expired meanwhile is left
+# uncertain: its EmailSendUncertain is written, and operators decide on a resend.
 _RELEASE = """
-UPDATE emails
-SET status = 'queued', attempt = attempt - 1, due_at = coalesce(%(due_at)s::timestamptz, now()),
+UPDATE emails AS e
+SET status = 'queued', attempt = e.attempt - 1, due_at = coalesce(r.due_at, now()),
     claimed_by = NULL, lease_until = NULL, updated_at = now()
-WHERE request_id = ANY(%(request_ids)s::uuid[])
-  AND status = 'sending' AND claimed_by = %(dispatcher)s
+FROM unnest(%(request_ids)s::uuid[], %(due_ats)s::timestamptz[]) AS r (request_id, due_at)
+WHERE e.request_id = r.request_id
+  AND e.status = 'sending'
+  AND e.claimed_by = %(dispatcher)s
 """
 
 # A live dispatcher extends the leases of the claims it still works on (waiting for a slot,
@@ -131,16 +135,22 @@ async def claim(
 
 
 async def release(
-    conn: Connection, dispatcher: str, request_ids: Sequence[str], due_at: datetime | None
+    conn: Connection, dispatcher: str, released: Sequence[tuple[str, datetime | None]]
 ) -> None:
-    """Give claimed emails back to the queue unsent, due at `due_at` (None: now)."""
-    if not request_ids:
+    """Give claimed emails back to the queue unsent: (request id, due at, None for now) pairs.
+
+    Call it inside the caller's transaction.
+    """
+    if not released:
         return
-    async with conn.transaction():
-        await conn.execute(
-            _RELEASE,
-            {"request_ids": list(request_ids), "dispatcher": dispatcher, "due_at": due_at},
-        )
+    await conn.execute(
+        _RELEASE,
+        {
+            "request_ids": [request_id for request_id, _ in released],
+            "due_ats": [due_at for _, due_at in released],
+            "dispatcher": dispatcher,
+        },
+    )
 
 
 async def renew(
@@ -148,7 +158,7 @@ async def renew(
 ) -> set[str]:
     """Extend `dispatcher`'s claims on `request_ids` by `lease_seconds`; return those renewed.
 
-    A claim missing from the answer is no longer this dispatcher's (its lease expired).
+    A claim missing from the result is no longer this dispatcher's (its lease expired).
     """
     if not request_ids:
         return set()

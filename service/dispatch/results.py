@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from psycopg import AsyncConnection
 
+from service.dispatch import queue
 from service.dispatch.outcomes import FailureKind
 from service.events.store import NewEvent, append
 from service.events.types import EmailSendFailed, EmailSent, EmailSuppressed, Event
@@ -78,19 +79,6 @@ WHERE e.request_id = b.request_id
 """
 
 
-# Undoes the claim (and the attempt it counted). A claim that expired meanwhile is left
-# uncertain: its EmailSendUncertain is written, and operators decide on a resend.
-_RELEASE = """
-UPDATE emails AS e
-SET status = 'queued', attempt = e.attempt - 1, due_at = coalesce(b.due_at, now()),
-    claimed_by = NULL, lease_until = NULL, updated_at = now()
-FROM unnest(%s::uuid[], %s::timestamptz[]) AS b (request_id, due_at)
-WHERE e.request_id = b.request_id
-  AND e.status = 'sending'
-  AND e.claimed_by = %s
-"""
-
-
 def _event(result: Result) -> Event:
     if isinstance(result, Sent):
         return EmailSent(
@@ -151,11 +139,7 @@ async def record(
     results = [r for r in outcomes if not isinstance(r, Released)]
     released = [r for r in outcomes if isinstance(r, Released)]
     async with conn.transaction():
-        if released:
-            await conn.execute(
-                _RELEASE,
-                ([r.request_id for r in released], [r.due_at for r in released], dispatcher),
-            )
+        await queue.release(conn, dispatcher, [(r.request_id, r.due_at) for r in released])
         if results:
             await _record_results(conn, dispatcher, results)
 

@@ -1,14 +1,14 @@
 """SESv2 SendEmail over HTTP, built from botocore's parts but not through its client.
 
-A botocore client call spends most of its CPU time outside the network: validating and
-serialising parameters from the service model, emitting a dozen events, parsing the answer
+A botocore client call spends most of its CPU time outside the network. It validates and
+serialises parameters from the service model, emits a dozen events, and parses the response
 from the model. For one fixed operation that work is the same every time, and on a busy
 dispatcher it, not SES, limits how many sends a process can make. `SesSender` keeps what
 matters from botocore (the credential chain with its refreshes, SigV4 signing, the CA
 bundle, endpoint resolution, and its HTTP session when a proxy is configured) and does the
 rest directly: the JSON body is encoded once with msgspec, each sending thread keeps its own
-connection (service.dispatch.direct_http), and the answer is read as the restJson protocol
-defines it (tests/integration/test_ses_sender.py checks both against botocore's client).
+connection (service.dispatch.direct_http), and the response is read as the restJson
+protocol defines it (tests/integration/test_ses_sender.py checks both against botocore's client).
 
 Signing and sending are separate steps, so that a request is signed before it waits for its
 rate slot and leaves the moment the slot comes.
@@ -39,13 +39,13 @@ SEND_EMAIL_PATH = "/v2/email/outbound-emails"
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 10.0
 MAX_CALL_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
-"""The longest one SendEmail call can take before it fails with a timeout."""
+"""The maximum duration of one SendEmail call before it fails with a timeout."""
 
 _encoder = msgspec.json.Encoder()
 
 
 class SesError(Exception):
-    """SES answered SendEmail with an error."""
+    """An error response from SES to SendEmail."""
 
     def __init__(self, code: str, message: str, http_status: int) -> None:
         super().__init__(f"{code}: {message}")
@@ -87,6 +87,7 @@ class SesSender:
         self._signing_name = signing_name
         self._url = endpoint_url.rstrip("/") + SEND_EMAIL_PATH
         self._user_agent = f"ses-sender/{__version__} botocore/{botocore.__version__}"
+
         ca_bundle = session.get_config_variable("ca_bundle")
         verify: bool | str = ca_bundle if ca_bundle is not None else True
         proxies = get_environ_proxies(self._url)
@@ -133,8 +134,8 @@ class SesSender:
     def send(self, request: SignedRequest) -> str:
         """Send a signed request once and return the SES message id.
 
-        Raises SesError when SES answers with an error, and DirectHttpError (or, through a
-        proxy, botocore's HTTP exceptions) when it does not answer.
+        Raises SesError when SES responds with an error, and DirectHttpError (or, through a
+        proxy, botocore's HTTP exceptions) when no response arrives.
         """
         prepared = request.prepared
         if self._direct is not None:

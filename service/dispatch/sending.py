@@ -43,7 +43,7 @@ class Lease:
     """The lease's length (DISPATCH_LEASE_SECONDS)."""
 
     def latest_start(self) -> float:
-        """The last moment a send may start and still end, timeouts included, within the claim."""
+        """Return the last moment a send may start and still end within the claim."""
         # NOTE: with a lease shorter than twice MAX_CALL_SECONDS, a send may start as late as
         # half the lease before its end, and a call that runs into its timeouts outlasts it.
         return self.until - min(MAX_CALL_SECONDS, self.seconds / 2)

@@ -6,11 +6,11 @@ ready (the GIL, a garbage collection) takes a later one, and a slot is lost only
 send at all was ready within its tolerance (`limiter.window_tolerance`).
 
 When no slot is left, one of the waiting threads reserves more from the shared limiter on
-its own connection, for the threads waiting at that moment and never more than
-HORIZON_SECONDS ahead, so a dispatcher reserves the shared budget no faster than it can use
-it. Doing this in the thread itself, not on the event loop, keeps the round trip short:
-the event loop competes with every sending thread for the GIL. Unused slots are given back to
-the daily quota (`limiter.refund`, see `take_unused`); they are never handed out again.
+its own connection. It reserves for the threads waiting at that moment, never more than
+HORIZON_SECONDS ahead, so a dispatcher takes the shared budget no faster than it can use it.
+The thread does this itself because the event loop competes with every sending thread for
+the GIL, which would lengthen the round trip. Unused slots are given back to the daily quota
+(`limiter.refund`, see `take_unused`) and are never handed out again.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The sending threads of one dispatcher and the hand-over of their outcomes to the event loop.
 
 Each thread takes the next attempt from a queue and runs it to the end (sign, wait for a
-slot, call SES). Outcomes go back to the event loop in batches: a thread schedules a drain
+slot, call SES). Outcomes go back to the event loop in batches. A thread schedules a drain
 only when none is pending, so a busy dispatcher wakes its loop once per batch of finished
-sends rather than once per send, and no asyncio task or future is made per email.
+sends rather than once per send. No asyncio task or future is made per email.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def scan(html: str) -> _Scan:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the links and the last closing body tag of one HTML document are."""
+    """The positions of the links and of the last closing body tag in one HTML document."""
 
     hrefs: tuple[Href, ...]
     body_end: int | None

@@ -295,7 +295,7 @@ async def test_slow_sends_keep_their_claim(
 async def test_quota_counts_only_sends_made(
     pool: Pool, send_settings: Settings, database_url: str, ses_stub: StubSes
 ) -> None:
-    """Slots reserved but not used are given back: the quota holds exactly the sends started.
+    """Slots reserved but not used are given back, so the quota counts only sends started.
 
     At an unlimited rate many reserved slots pass unused while the threads are busy."""
     settings = dataclasses.replace(send_settings, email_rate=1_000_000.0)

@@ -17,8 +17,12 @@ from tests.support.ses_stub import max_in_any_window
 
 
 async def reserve(pool: Pool, requested: int, rate: float, quota: int = 1_000_000) -> Reservation:
-    async with pool.connection() as conn, conn.transaction():
-        return await limiter.reserve(conn, requested, rate, quota)
+    """Reserve as a dispatcher's sending thread does, on a connection of its own."""
+    blocking = limiter.BlockingLimiter(str(pool.conninfo))
+    try:
+        return await asyncio.to_thread(blocking.reserve, requested, rate, quota)
+    finally:
+        blocking.close()
 
 
 def database_url_of(pool: Pool) -> str:

@@ -47,14 +47,14 @@ EMAILS = [
 @pytest.fixture
 def senders() -> Iterator[Callable[..., SesSender]]:
     """Make SesSenders that are closed after the test."""
-    made: list[SesSender] = []
+    created: list[SesSender] = []
 
     def make(settings: Settings, **options: Any) -> SesSender:
-        made.append(create_sender(settings, **options))
-        return made[-1]
+        created.append(create_sender(settings, **options))
+        return created[-1]
 
     yield make
-    for sender in made:
+    for sender in created:
         sender.close()
 
 
@@ -150,7 +150,7 @@ def test_unreachable_endpoint_is_a_transient_failure(
 def test_one_connection_per_thread(
     senders: Callable[..., SesSender], send_settings: Settings, ses_stub: StubSes
 ) -> None:
-    """A thread keeps its connection between sends, error answers included."""
+    """A thread keeps its connection between sends, error responses included."""
     sender = senders(send_settings)
     for _ in range(3):
         sender.send(sender.sign(send_request(EMAILS[0], None)))

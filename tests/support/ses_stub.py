@@ -60,7 +60,7 @@ class StubSes:
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
     tls: ssl.SSLContext | None = None
-    """A server context to answer over HTTPS instead of HTTP."""
+    """A server context, to serve HTTPS instead of HTTP."""
 
     @property
     def url(self) -> str:
@@ -81,7 +81,7 @@ class StubSes:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            # The headers and the body of an answer go out in two writes; with Nagle's
+            # The headers and the body of a response go out in two writes. With Nagle's
             # algorithm the body waits for the client's delayed ACK, about 40 ms a call.
             disable_nagle_algorithm = True
 

@@ -36,6 +36,7 @@ def server_context(folder: Path) -> tuple[ssl.SSLContext, Path]:
                                      encipher_only=False, decipher_only=False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
+
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = (
         x509.CertificateBuilder()
@@ -50,6 +51,7 @@ def server_context(folder: Path) -> tuple[ssl.SSLContext, Path]:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
+
     ca_path = folder / "ca.pem"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     chain_path = folder / "server.pem"
@@ -58,6 +60,7 @@ def server_context(folder: Path) -> tuple[ssl.SSLContext, Path]:
                           serialization.NoEncryption())
         + certificate.public_bytes(serialization.Encoding.PEM)
     )
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(chain_path)
     return context, ca_path

@@ -58,7 +58,7 @@ def take_all(pool: SlotPool, threads: int, each: int) -> list[float]:
     return starts
 
 
-def test_no_window_holds_more_than_the_rate() -> None:
+def test_pool_keeps_every_window_under_rate() -> None:
     limiter = FakeLimiter(rate=50)
     pool = SlotPool(limiter.reserve, lambda: 50)
     starts = take_all(pool, threads=8, each=12)
@@ -70,7 +70,7 @@ def test_no_window_holds_more_than_the_rate() -> None:
     assert 95 * limiter.spacing * 0.99 <= span <= 95 * limiter.spacing * 1.3
 
 
-def test_a_send_never_starts_before_its_slot() -> None:
+def test_pool_never_starts_early() -> None:
     limiter = FakeLimiter(rate=20)
     pool = SlotPool(limiter.reserve, lambda: 20)
     before = time.monotonic()
@@ -80,7 +80,7 @@ def test_a_send_never_starts_before_its_slot() -> None:
         assert started >= before + index * limiter.spacing - 0.001
 
 
-def test_reservations_cover_the_waiting_threads() -> None:
+def test_pool_reserves_for_waiting_threads() -> None:
     limiter = FakeLimiter(rate=1000)
     pool = SlotPool(limiter.reserve, lambda: 1000)
     take_all(pool, threads=6, each=5)
@@ -89,7 +89,7 @@ def test_reservations_cover_the_waiting_threads() -> None:
     assert max(limiter.requests) <= 6
 
 
-def test_a_late_thread_loses_its_slot_and_takes_another() -> None:
+def test_pool_late_thread_takes_next_slot() -> None:
     limiter = FakeLimiter(rate=100)
     pool = SlotPool(limiter.reserve, lambda: 100)
     original = time.sleep
@@ -111,7 +111,7 @@ def test_a_late_thread_loses_its_slot_and_takes_another() -> None:
     assert len(limiter.requests) >= 2
 
 
-def test_unused_slots_are_returned_per_minute() -> None:
+def test_pool_returns_unused_slots_per_minute() -> None:
     limiter = FakeLimiter(rate=10)
     pool = SlotPool(limiter.reserve, lambda: 10)
     pool.expect()
@@ -124,7 +124,7 @@ def test_unused_slots_are_returned_per_minute() -> None:
     assert pool.take_unused(everything=True) == {}
 
 
-def test_held_sending_raises_with_the_end_of_the_hold() -> None:
+def test_pool_hold_raises_slots_held() -> None:
     until = datetime.now(UTC) + timedelta(minutes=5)
     pool = SlotPool(FakeLimiter(rate=10, held=until).reserve, lambda: 10)
     with pytest.raises(SlotsHeld) as held:
@@ -136,7 +136,7 @@ def test_held_sending_raises_with_the_end_of_the_hold() -> None:
         pool.take()
 
 
-def test_a_send_that_cannot_start_within_its_claim_is_not_made() -> None:
+def test_pool_lease_ending_raises() -> None:
     limiter = FakeLimiter(rate=1)
     pool = SlotPool(limiter.reserve, lambda: 1)
     pool.take()  # the next slot is a second away
@@ -146,7 +146,7 @@ def test_a_send_that_cannot_start_within_its_claim_is_not_made() -> None:
     assert pool.take_unused() == {}
 
 
-def test_database_errors_are_retried() -> None:
+def test_pool_retries_database_errors() -> None:
     limiter = FakeLimiter(rate=100)
     failures = [psycopg.OperationalError("connection refused")]
 
